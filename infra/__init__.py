@@ -1,0 +1,1 @@
+"""Embedded infrastructure: the Kafka broker launcher (official jars via Maven, KRaft single node)."""

@@ -1,0 +1,1 @@
+"""Warehouse writers (embedded chDB or a ClickHouse server) behind one batching interface."""

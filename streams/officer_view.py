@@ -1,0 +1,53 @@
+"""The in-memory read model of every officer, on every worker: latest state per officer plus an
+H3 index of positions, fed by local writes and by the `officers` table's changelog."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from schemas.events import OfficerState
+from streams.dispatch import DispatchPolicy, is_candidate
+from streams.nearest import Candidate, OfficerIndex
+
+
+class OfficerView:
+    def __init__(self, resolution: int) -> None:
+        self.index = OfficerIndex(resolution)
+        self.states: dict[str, OfficerState] = {}
+
+    def __len__(self) -> int:
+        return len(self.states)
+
+    def get(self, officer_id: str) -> OfficerState | None:
+        return self.states.get(officer_id)
+
+    def apply(self, officer_id: str, state: OfficerState | None) -> None:
+        if state is None:
+            self.states.pop(officer_id, None)
+            if officer_id in self.index:
+                self.index.remove(officer_id)
+            return
+        self.states[officer_id] = state
+        if state.lat is not None and state.lon is not None:
+            self.index.upsert(officer_id, state.lat, state.lon)
+
+    def apply_changelog_value(self, key: Any, value: Any) -> None:
+        """A changelog record: key is the officer id, value the state as JSON (None: deleted)."""
+        officer_id = key.decode() if isinstance(key, bytes) else str(key)
+        self.apply(officer_id, None if value is None else OfficerState.model_validate(value))
+
+    def nearest_candidates(
+        self,
+        lat: float,
+        lon: float,
+        *,
+        k: int,
+        alert_utc_ms: int,
+        policy: DispatchPolicy,
+        exclude: frozenset[str] = frozenset(),
+    ) -> list[Candidate]:
+        accept: Callable[[str], bool] = lambda oid: oid not in exclude and is_candidate(  # noqa: E731
+            self.states.get(oid), alert_utc_ms, policy
+        )
+        return self.index.nearest(lat, lon, k=k, radius_m=policy.radius_m, accept=accept)

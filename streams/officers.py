@@ -1,0 +1,73 @@
+"""Officer state: turning raw GPS pings into normalised ones and folding them into the latest
+known position per officer, ordered by event time."""
+
+from __future__ import annotations
+
+import h3
+
+from schemas.events import GpsPing, OfficerState, TimeQuality
+from streams.rawfields import (
+    LAT_NAMES,
+    LON_NAMES,
+    STATION_NAMES,
+    TIME_NAMES,
+    RawEvent,
+    first_present,
+    optional_text,
+    required_float,
+    required_text,
+)
+from streams.timefmt import parse_instant
+
+OFFICER_NAMES = ("officer_id", "officerId", "officer", "badge", "police_id", "警号")
+EVENT_ID_NAMES = ("event_id", "id", "ping_id", "msg_id")
+
+
+def ping_from_raw(
+    raw: RawEvent, *, zone: str, resolution: int, reference_ms: int, ingest_ms: int
+) -> GpsPing:
+    """Validate and normalise one raw ping. Raises InvalidEvent."""
+    officer_id = required_text(raw, OFFICER_NAMES)
+    lat = required_float(raw, LAT_NAMES, -90.0, 90.0)
+    lon = required_float(raw, LON_NAMES, -180.0, 180.0)
+    instant = parse_instant(first_present(raw, TIME_NAMES), zone=zone, reference_ms=reference_ms)
+    event_id = optional_text(raw, EVENT_ID_NAMES) or f"{officer_id}@{instant.utc_ms}"
+    accuracy = first_present(raw, ("accuracy_m", "accuracy", "acc"))
+    return GpsPing(
+        event_id=event_id,
+        officer_id=officer_id,
+        station_id=optional_text(raw, STATION_NAMES),
+        lat=lat,
+        lon=lon,
+        h3_cell=h3.latlng_to_cell(lat, lon, resolution),
+        event_time=instant.iso,
+        event_utc_ms=instant.utc_ms,
+        ingest_utc_ms=ingest_ms,
+        accuracy_m=float(accuracy) if isinstance(accuracy, int | float) else None,
+        time_quality=TimeQuality(source_format=instant.source_format, inferred=instant.inferred),
+    )
+
+
+def apply_ping(state: OfficerState | None, ping: GpsPing) -> OfficerState | None:
+    """The officer's state after `ping`, or None when the ping is late or a duplicate: a ping
+    never moves an officer back in time."""
+    if state is None:
+        return OfficerState(
+            officer_id=ping.officer_id,
+            station_id=ping.station_id,
+            lat=ping.lat,
+            lon=ping.lon,
+            h3_cell=ping.h3_cell,
+            position_utc_ms=ping.event_utc_ms,
+        )
+    if state.position_utc_ms is not None and ping.event_utc_ms <= state.position_utc_ms:
+        return None
+    return state.model_copy(
+        update={
+            "station_id": ping.station_id or state.station_id,
+            "lat": ping.lat,
+            "lon": ping.lon,
+            "h3_cell": ping.h3_cell,
+            "position_utc_ms": ping.event_utc_ms,
+        }
+    )

@@ -1,0 +1,67 @@
+"""The one settings object: defaults run everything embedded, `SMART_STATION_*` env vars override
+them, CLI flags override both."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "SMART_STATION_"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, populate_by_name=True, extra="forbid")
+
+    state_dir: Path = Field(
+        default=Path(".smart-station"),
+        description="Folder holding broker data, logs, jar cache and warehouse files; delete to reset.",
+    )
+    kafka_bootstrap: str | None = Field(
+        default=None,
+        description="host:port[,host:port] of an existing Kafka cluster; unset runs the embedded broker.",
+    )
+    kafka_port: int = Field(
+        default=0, ge=0, le=65535, description="Embedded broker port; 0 picks a free one once."
+    )
+    kafka_heap: str = Field(default="1g", description="Embedded broker JVM heap (-Xmx).")
+    clickhouse_url: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("clickhouse_url", f"{ENV_PREFIX}CLICKHOUSE_URL", "CLICKHOUSE_URL"),
+        description="http(s)://user:password@host:port of a ClickHouse server; unset uses embedded chDB.",
+    )
+    warehouse_database: str = Field(default="smart_station", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    app_id: str = Field(default="smart-station", description="Faust app id (consumer group).")
+    topic_prefix: str = Field(default="", description="Prefix for every topic name (namespacing).")
+    topic_partitions: int = Field(default=4, ge=1, le=1024)
+    zone: str = Field(default="Asia/Shanghai", description="Default station time zone (IANA).")
+    h3_resolution: int = Field(default=8, ge=5, le=11)
+    dispatch_radius_m: float = Field(default=5000.0, gt=0)
+    position_max_age_s: float = Field(default=300.0, gt=0)
+    sink_batch_size: int = Field(default=5000, ge=1)
+    sink_flush_interval_s: float = Field(default=1.0, gt=0)
+    log_level: str = Field(default="warn", pattern=r"^(debug|info|warn|error|crit)$")
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.state_dir / "kafka"
+
+    @property
+    def warehouse_dir(self) -> Path:
+        return self.state_dir / "warehouse"
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The settings as `SMART_STATION_*` variables, to hand them to a child worker process."""
+    env: dict[str, str] = {}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        env[f"{ENV_PREFIX}{name.upper()}"] = str(value)
+    return env

@@ -1,0 +1,61 @@
+"""Topic names (one place, prefixed per deployment) and creating them with the right partitions."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, fields
+
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from streams.errors import StackError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class TopicNames:
+    """Every topic the pipeline reads or writes. Inputs are raw station formats; the rest carry
+    the typed models in schemas/events.py as JSON."""
+
+    gps_raw: str = "gps.pings"
+    alerts_raw: str = "alerts.calls"
+    gps: str = "gps.pings.normalised"
+    alerts: str = "alerts.normalised"
+    claims: str = "dispatch.claims"
+    claim_results: str = "dispatch.claim-results"
+    assignments: str = "dispatch.assignments"
+    unassigned: str = "dispatch.unassigned"
+    deadletter: str = "deadletter"
+
+    @classmethod
+    def with_prefix(cls, prefix: str) -> TopicNames:
+        return cls(**{f.name: prefix + getattr(cls(), f.name) for f in fields(cls)})
+
+    def all(self) -> list[str]:
+        return [getattr(self, f.name) for f in fields(self)]
+
+
+def ensure_topics(bootstrap: str, names: list[str], partitions: int, *, timeout_s: float = 15) -> None:
+    """Create missing topics with `partitions` partitions (replication 1 on the embedded broker;
+    on a cluster create them yourself with the replication you need, this leaves them alone)."""
+    try:
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap,
+            client_id="smart-station-admin",
+            request_timeout_ms=int(timeout_s * 1000),
+        )
+    except KafkaError as exc:
+        raise StackError(f"Kafka at {bootstrap} is unreachable: {type(exc).__name__}") from exc
+    try:
+        existing = set(admin.list_topics())
+        missing = [n for n in names if n not in existing]
+        if missing:
+            new = [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in missing]
+            try:
+                admin.create_topics(new, timeout_ms=int(timeout_s * 1000))
+            except TopicAlreadyExistsError:
+                pass
+            log.info("created topics %s", missing)
+    finally:
+        admin.close()
