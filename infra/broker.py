@@ -147,7 +147,7 @@ class EmbeddedBroker:
     def pid(self) -> int | None:
         try:
             pid = int(self.paths.pid_file.read_text().strip())
-        except (FileNotFoundError, ValueError):
+        except (OSError, ValueError):
             return None
         return pid if pid_alive(pid) else None
 
@@ -155,7 +155,7 @@ class EmbeddedBroker:
         try:
             broker, controller = self.paths.ports_file.read_text().split()
             return int(broker), int(controller)
-        except (FileNotFoundError, ValueError):
+        except (OSError, ValueError):
             return None
 
     @property

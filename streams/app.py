@@ -64,6 +64,8 @@ def build_app(settings: Settings, bootstrap: str) -> faust.App:
         table_standby_replicas=0,
         stream_wait_empty=False,
         broker_commit_interval=0.5,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=max(1.0, settings.session_timeout_s / 5),
         # Topics pass raw bytes explicitly; these defaults are the tables' changelog codecs.
         key_serializer="json",
         value_serializer="json",

@@ -17,6 +17,7 @@ from streams.settings import ENV_PREFIX, Settings
 cli = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
     help=f"smart-station: telemetry pipeline for smart police stations. "
     f"Settings come from {ENV_PREFIX}* environment variables; flags override them.",
 )
@@ -59,10 +60,10 @@ def main_options(
         "log_level": log_level,
     }
     State.overrides = {k: v for k, v in given.items() if v is not None}
-    logging.basicConfig(
-        level=getattr(logging, (log_level or "warn").upper().replace("CRIT", "CRITICAL"), 30),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    level = getattr(logging, (log_level or "warn").upper().replace("CRIT", "CRITICAL"), 30)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # kafka-python narrates routine coordinator moves at WARNING; keep them for --log-level debug.
+    logging.getLogger("kafka").setLevel(level if level <= logging.DEBUG else logging.ERROR)
 
 
 @cli.command()

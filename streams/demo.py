@@ -30,6 +30,7 @@ class DemoSummary:
     alerts_sent: int = 0
     malformed_sent: int = 0
     assignments: list[dict[str, object]] = field(default_factory=list)
+    unassigned: set[str] = field(default_factory=set)
     warehouse_rows: dict[str, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
 
@@ -41,7 +42,8 @@ class DemoSummary:
             f"broker ready in {self.broker_start_s:.1f}s; demo took {self.elapsed_s:.1f}s",
             f"produced: {self.pings_sent} GPS pings, {self.alerts_sent} alerts, "
             f"{self.malformed_sent} malformed events",
-            f"dispatch: {len(self.assignments)} assignments covering {len(alerts)} alerts",
+            f"dispatch: {len(self.assignments)} assignments covering {len(alerts)} alerts; "
+            f"{len(self.unassigned)} waiting for a free officer",
         ]
         if distances:
             out.append(
@@ -91,9 +93,11 @@ def run_demo(
     rng = random.Random(seed)
     normalised_tail = _tail(bootstrap, names.gps)
     assignments_tail = _tail(bootstrap, names.assignments)
+    unassigned_tail = _tail(bootstrap, names.unassigned)
     try:
         producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
-        fleet = simulate.officers(officers, stations=max(1, officers // 30), rng=rng)
+        centres = simulate.station_centres(max(1, officers // 20), rng)
+        fleet = simulate.officers(officers, centres, rng)
         now = int(time.time() * 1000)
         step = 10_000
         for raw in simulate.ping_rounds(fleet, rounds, now - rounds * step, step, rng):
@@ -107,15 +111,19 @@ def run_demo(
         _await_positions(normalised_tail, summary.pings_sent, timeout_s)
         time.sleep(2.0)  # the officer partition indexes right after normalising
         for number in range(alerts):
-            raw = simulate.alert(number, int(time.time() * 1000), rng)
+            raw = simulate.alert(number, int(time.time() * 1000), centres, rng)
             producer.send(names.alerts_raw, key=str(raw["alert_id"]).encode(), value=orjson.dumps(raw))
             summary.alerts_sent += 1
         producer.flush()
         producer.close()
-        summary.assignments = _collect_assignments(assignments_tail, alerts, timeout_s)
+        summary.assignments, summary.unassigned = _collect_outcomes(
+            assignments_tail, unassigned_tail, alerts, timeout_s
+        )
         _await_warehouse(warehouse, summary, timeout_s=30.0)
     finally:
         worker.stop()
+        for consumer in (normalised_tail, assignments_tail, unassigned_tail):
+            consumer.close()
         stop_loader.set()
         loader.join(timeout=30)
         if we_started_broker:
@@ -149,29 +157,31 @@ def _await_positions(consumer: KafkaConsumer, expected: int, timeout_s: float) -
         raise StackError(f"worker normalised only {seen}/{expected} pings in {timeout_s:.0f}s")
 
 
-def _collect_assignments(consumer: KafkaConsumer, alerts: int, timeout_s: float) -> list[dict[str, object]]:
-    """Assignments until every alert has one (multi-unit alerts may bring more), or time is up."""
+def _collect_outcomes(
+    assignments: KafkaConsumer, unassigned: KafkaConsumer, alerts: int, timeout_s: float
+) -> tuple[list[dict[str, object]], set[str]]:
+    """Assignments and unassigned notices until every alert has one or the other."""
     found: list[dict[str, object]] = []
     covered: set[str] = set()
+    waiting: set[str] = set()
     deadline = time.monotonic() + timeout_s
     quiet_until = None
-    with tqdm(total=alerts, desc="alerts assigned", unit="alert", leave=False) as bar:
+    with tqdm(total=alerts, desc="alerts dispatched", unit="alert", leave=False) as bar:
         while time.monotonic() < deadline:
-            for records in consumer.poll(timeout_ms=300).values():
+            for records in assignments.poll(timeout_ms=200).values():
                 for record in records:
                     message = orjson.loads(record.value)
                     found.append(message)
-                    alert_id = message["alert"]["alert_id"]
-                    if alert_id not in covered:
-                        covered.add(alert_id)
-                        bar.update(1)
-            if len(covered) >= alerts:
+                    covered.add(message["alert"]["alert_id"])
+            for records in unassigned.poll(timeout_ms=50).values():
+                waiting.update(orjson.loads(r.value)["alert"]["alert_id"] for r in records)
+            bar.update(len(covered | waiting) - bar.n)
+            if len(covered | waiting) >= alerts:
                 # Second units of multi-unit alerts may still be on their way.
                 quiet_until = quiet_until or time.monotonic() + 2.0
                 if time.monotonic() >= quiet_until:
                     break
-    consumer.close()
-    return found
+    return found, waiting - covered
 
 
 def _await_warehouse(warehouse: Warehouse, summary: DemoSummary, timeout_s: float) -> None:

@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     position_max_age_s: float = Field(default=300.0, gt=0)
     sink_batch_size: int = Field(default=5000, ge=1)
     sink_flush_interval_s: float = Field(default=1.0, gt=0)
+    session_timeout_s: float = Field(
+        default=10.0,
+        ge=6.0,
+        le=300.0,
+        description="Consumer group session timeout: how long a crashed worker's partitions wait.",
+    )
     log_level: str = Field(default="warn", pattern=r"^(debug|info|warn|error|crit)$")
 
     def topic(self, name: str) -> str:

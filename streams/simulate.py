@@ -22,12 +22,18 @@ class SimOfficer:
     lon: float
 
 
-def officers(count: int, stations: int, rng: random.Random) -> list[SimOfficer]:
-    spread = 0.05  # ~5 km
-    centres = [
+def station_centres(stations: int, rng: random.Random) -> list[tuple[float, float]]:
+    spread = 0.05  # ~5 km around the district centre
+    return [
         (CENTRE[0] + rng.uniform(-spread, spread), CENTRE[1] + rng.uniform(-spread, spread))
         for _ in range(stations)
     ]
+
+
+def officers(
+    count: int, centres: list[tuple[float, float]], rng: random.Random
+) -> list[SimOfficer]:
+    stations = len(centres)
     result = []
     for i in range(count):
         s = i % stations
@@ -74,12 +80,16 @@ def ping(officer: SimOfficer, epoch_ms: int, rng: random.Random) -> dict[str, ob
     }
 
 
-def alert(number: int, epoch_ms: int, rng: random.Random) -> dict[str, object]:
-    lat = CENTRE[0] + rng.uniform(-0.05, 0.05)
-    lon = CENTRE[1] + rng.uniform(-0.05, 0.05)
+def alert(
+    number: int, epoch_ms: int, centres: list[tuple[float, float]], rng: random.Random
+) -> dict[str, object]:
+    """An incident in some station's area (within a couple of km of it)."""
+    station = rng.randrange(len(centres))
+    lat = centres[station][0] + rng.gauss(0, 0.012)
+    lon = centres[station][1] + rng.gauss(0, 0.012)
     return {
         "alert_id": f"AL-{number:06d}",
-        "station_id": f"ST-{number % 18:02d}",
+        "station_id": f"ST-{station:02d}",
         "category": rng.choice(CATEGORIES),
         "lat": round(lat, 6),
         "lon": round(lon, 6),

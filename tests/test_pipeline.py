@@ -38,12 +38,20 @@ def start_worker(settings: Settings, tmp_path: Path, name: str = "worker") -> Wo
     return WorkerProcess(settings, tmp_path / f"{name}.log").start()
 
 
-def send_pings(producer: KafkaProducer, topics: TopicNames, officers: dict[str, tuple[float, float]]) -> None:
+def send_pings(
+    producer: KafkaProducer, topics: TopicNames, officers: dict[str, tuple[float, float]]
+) -> None:
     for officer_id, (lat, lon) in officers.items():
         send_json(
             producer,
             topics.gps_raw,
-            {"officer_id": officer_id, "station_id": "ST-01", "lat": lat, "lon": lon, "ts": NOW_ISO},
+            {
+                "officer_id": officer_id,
+                "station_id": "ST-01",
+                "lat": lat,
+                "lon": lon,
+                "ts": NOW_ISO,
+            },
         )
     producer.flush()
 
@@ -61,7 +69,9 @@ def await_officers_indexed(
     assert len(records) >= count, f"only {len(records)} officer states written"
 
 
-def send_alert(producer: KafkaProducer, topics: TopicNames, alert_id: str, category: str = "theft") -> None:
+def send_alert(
+    producer: KafkaProducer, topics: TopicNames, alert_id: str, category: str = "theft"
+) -> None:
     send_json(
         producer,
         topics.alerts_raw,
@@ -79,7 +89,9 @@ def send_alert(producer: KafkaProducer, topics: TopicNames, alert_id: str, categ
     producer.flush()
 
 
-def assignments_for(kafka_bootstrap: str, topics: TopicNames, alert_id: str, n: int = 1) -> list[Assignment]:
+def assignments_for(
+    kafka_bootstrap: str, topics: TopicNames, alert_id: str, n: int = 1
+) -> list[Assignment]:
     found = consume(
         kafka_bootstrap,
         topics.assignments,
@@ -90,7 +102,12 @@ def assignments_for(kafka_bootstrap: str, topics: TopicNames, alert_id: str, n: 
 
 
 def test_alert_is_assigned_to_nearest_officer_and_lands_in_warehouse(
-    settings: Settings, topics: TopicNames, kafka_bootstrap: str, producer: KafkaProducer, warehouse, tmp_path: Path
+    settings: Settings,
+    topics: TopicNames,
+    kafka_bootstrap: str,
+    producer: KafkaProducer,
+    warehouse,
+    tmp_path: Path,
 ) -> None:
     worker = start_worker(settings, tmp_path)
     try:
@@ -115,9 +132,11 @@ def test_alert_is_assigned_to_nearest_officer_and_lands_in_warehouse(
         flush_interval_s=0.3,
     ):
         wait_for(
-            lambda: warehouse.count("gps_pings") == 3
-            and warehouse.count("assignments") == 1
-            and warehouse.count("dead_letters") == 1,
+            lambda: (
+                warehouse.count("gps_pings") == 3
+                and warehouse.count("assignments") == 1
+                and warehouse.count("dead_letters") == 1
+            ),
             what="warehouse rows",
         )
     [row] = warehouse.query("SELECT officer_id, alert_id, distance_m FROM {db}.assignments")
@@ -128,7 +147,11 @@ def test_alert_is_assigned_to_nearest_officer_and_lands_in_warehouse(
 
 
 def test_busy_officer_is_not_assigned_twice(
-    settings: Settings, topics: TopicNames, kafka_bootstrap: str, producer: KafkaProducer, tmp_path: Path
+    settings: Settings,
+    topics: TopicNames,
+    kafka_bootstrap: str,
+    producer: KafkaProducer,
+    tmp_path: Path,
 ) -> None:
     worker = start_worker(settings, tmp_path)
     try:
@@ -145,7 +168,11 @@ def test_busy_officer_is_not_assigned_twice(
 
 
 def test_officer_positions_survive_kill_9_and_next_alert_is_assigned(
-    settings: Settings, topics: TopicNames, kafka_bootstrap: str, producer: KafkaProducer, tmp_path: Path
+    settings: Settings,
+    topics: TopicNames,
+    kafka_bootstrap: str,
+    producer: KafkaProducer,
+    tmp_path: Path,
 ) -> None:
     worker = start_worker(settings, tmp_path, "before-crash")
     try:
@@ -166,24 +193,49 @@ def test_officer_positions_survive_kill_9_and_next_alert_is_assigned(
 
 @pytest.mark.skipif(shutil.which("kcat") is None, reason="kcat (Debian package) not installed")
 def test_kcat_client_produces_alert_and_reads_assignment_contract(
-    settings: Settings, topics: TopicNames, kafka_bootstrap: str, producer: KafkaProducer, tmp_path: Path
+    settings: Settings,
+    topics: TopicNames,
+    kafka_bootstrap: str,
+    producer: KafkaProducer,
+    tmp_path: Path,
 ) -> None:
     worker = start_worker(settings, tmp_path)
     try:
         send_pings(producer, topics, OFFICERS)
         await_officers_indexed(settings, kafka_bootstrap, len(OFFICERS), worker)
-        alert = {"alert_id": "AL-K", "category": "dispute", "lat": INCIDENT[0], "lon": INCIDENT[1],
-                 "time": NOW_ISO, "address": "测试路 1 号"}
+        alert = {
+            "alert_id": "AL-K",
+            "category": "dispute",
+            "lat": INCIDENT[0],
+            "lon": INCIDENT[1],
+            "time": NOW_ISO,
+            "address": "测试路 1 号",
+        }
         subprocess.run(
             ["kcat", "-b", kafka_bootstrap, "-P", "-t", topics.alerts_raw, "-k", "AL-K"],
-            input=orjson.dumps(alert), check=True, timeout=30,
+            input=orjson.dumps(alert),
+            check=True,
+            timeout=30,
         )
         deadline = time.monotonic() + 90
         lines: list[bytes] = []
         while time.monotonic() < deadline and not lines:
             out = subprocess.run(
-                ["kcat", "-b", kafka_bootstrap, "-C", "-t", topics.assignments, "-e", "-q", "-f", "%k\t%s\n"],
-                capture_output=True, check=True, timeout=30,
+                [
+                    "kcat",
+                    "-b",
+                    kafka_bootstrap,
+                    "-C",
+                    "-t",
+                    topics.assignments,
+                    "-e",
+                    "-q",
+                    "-f",
+                    "%k\t%s\n",
+                ],
+                capture_output=True,
+                check=True,
+                timeout=30,
             ).stdout
             lines = [line for line in out.splitlines() if line.strip()]
             time.sleep(0.5)
@@ -193,6 +245,16 @@ def test_kcat_client_produces_alert_and_reads_assignment_contract(
     key, value = lines[0].split(b"\t", 1)
     message = orjson.loads(value)
     assert key.decode() == message["officer"]["officer_id"] == "OFF-A"
-    for field in ("schema_version", "assignment_id", "alert", "caller_phone", "officer", "distance_m", "eta_s", "assigned_time", "assigned_utc_ms"):
+    for field in (
+        "schema_version",
+        "assignment_id",
+        "alert",
+        "caller_phone",
+        "officer",
+        "distance_m",
+        "eta_s",
+        "assigned_time",
+        "assigned_utc_ms",
+    ):
         assert field in message
     assert message["alert"]["alert_id"] == "AL-K" and message["alert"]["address"] == "测试路 1 号"
