@@ -1,1 +1,1 @@
-"""Embedded infrastructure: the Kafka broker launcher (official jars via Maven, KRaft single node)."""
+"""Embedded infrastructure: the Kafka broker launcher (official jars, KRaft, single node)."""

@@ -4,6 +4,7 @@ resolves from infra/kafka/pom.xml into the state folder. Binds 127.0.0.1 only.""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import logging
 import os
@@ -214,7 +215,9 @@ class EmbeddedBroker:
             probe.write_text("ok")
             probe.unlink()
         except OSError as exc:
-            raise StackError(f"state folder {self.paths.root} is not writable: {exc.strerror}") from exc
+            raise StackError(
+                f"state folder {self.paths.root} is not writable: {exc.strerror}"
+            ) from exc
 
     def _resolve_jars(self) -> None:
         stamp = self.paths.jars / ".pom-sha256"
@@ -228,8 +231,14 @@ class EmbeddedBroker:
         log.info("resolving Kafka jars with Maven into %s", self.paths.jars)
         result = subprocess.run(
             [
-                mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
-                f"-DoutputDirectory={self.paths.jars}", "-DincludeScope=runtime",
+                mvn,
+                "-q",
+                "-B",
+                "-f",
+                str(POM),
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={self.paths.jars}",
+                "-DincludeScope=runtime",
             ],
             capture_output=True,
             text=True,
@@ -242,9 +251,9 @@ class EmbeddedBroker:
 
     def _choose_ports(self) -> tuple[int, int]:
         known = self.ports()
-        if known is not None and (self.requested_port in (0, known[0])):
-            if not port_open(known[0]) and not port_open(known[1]):
-                return known
+        reusable = known is not None and self.requested_port in (0, known[0])
+        if known is not None and reusable and not (port_open(known[0]) or port_open(known[1])):
+            return known
         broker = self.requested_port or free_port()
         controller = free_port()
         while controller == broker:
@@ -266,10 +275,16 @@ class EmbeddedBroker:
         cluster_id = base64_uuid()
         result = subprocess.run(
             [
-                self._java(), "-cp", self._classpath(),
+                self._java(),
+                "-cp",
+                self._classpath(),
                 f"-Dlog4j2.configurationFile={self.paths.log4j}",
-                "kafka.tools.StorageTool", "format", "-t", cluster_id,
-                "-c", str(self.paths.properties),
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(self.paths.properties),
             ],
             capture_output=True,
             text=True,
@@ -281,12 +296,17 @@ class EmbeddedBroker:
     def _launch(self) -> None:
         command = [
             self._java(),
-            f"-Xms{self.heap}", f"-Xmx{self.heap}",
-            "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:+ExitOnOutOfMemoryError",
+            f"-Xms{self.heap}",
+            f"-Xmx{self.heap}",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-XX:+ExitOnOutOfMemoryError",
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={self.paths.log4j}",
-            "-cp", self._classpath(),
-            "kafka.Kafka", str(self.paths.properties),
+            "-cp",
+            self._classpath(),
+            "kafka.Kafka",
+            str(self.paths.properties),
         ]
         with self.paths.stdout_file.open("ab") as out:
             process = subprocess.Popen(
@@ -330,10 +350,8 @@ def _server_started(log_file: Path, since: int) -> bool:
 
 def _reap(pid: int) -> None:
     """Collect the exit status when the broker is our own child (the test fixtures' case)."""
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def base64_uuid() -> str:

@@ -44,7 +44,8 @@ def bootstrap_for(settings: Settings, *, start: bool = False) -> str:
         return broker.start()
     if not broker.running():
         raise StackError(
-            f"the embedded broker is not running (state {settings.state_dir}); run `smart-station up`"
+            f"the embedded broker is not running (state {settings.state_dir}); "
+            "run `smart-station up`"
         )
     return broker.bootstrap
 
@@ -58,5 +59,7 @@ def prepare_topics(settings: Settings, bootstrap: str) -> TopicNames:
 def warehouse_for(settings: Settings) -> Warehouse:
     url = settings.clickhouse_url.get_secret_value() if settings.clickhouse_url else None
     return open_warehouse(
-        warehouse_dir=settings.warehouse_dir, database=settings.warehouse_database, clickhouse_url=url
+        warehouse_dir=settings.warehouse_dir,
+        database=settings.warehouse_database,
+        clickhouse_url=url,
     )

@@ -1,1 +1,1 @@
-"""Typed message models (the single source of truth) and the JSON Schema files generated from them."""
+"""Typed message models (the single source of truth) and the JSON Schema files made from them."""

@@ -131,7 +131,8 @@ class Claim(Message):
 
 
 class ClaimResult(Message):
-    """Internal: the officer partition's answer (topic `dispatch.claim-results`, keyed by alert_id)."""
+    """Internal: the officer partition's answer (topic `dispatch.claim-results`, keyed by
+    alert_id)."""
 
     alert_id: str
     officer_id: str

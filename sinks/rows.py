@@ -30,8 +30,19 @@ def gps_row(msg: Mapping[str, Any]) -> dict[str, Any]:
 def alert_row(msg: Mapping[str, Any]) -> dict[str, Any]:
     quality = msg["time_quality"]
     keep = (
-        "alert_id", "station_id", "category", "priority", "lat", "lon", "h3_cell", "address",
-        "description", "caller_phone", "event_time", "event_utc_ms", "ingest_utc_ms",
+        "alert_id",
+        "station_id",
+        "category",
+        "priority",
+        "lat",
+        "lon",
+        "h3_cell",
+        "address",
+        "description",
+        "caller_phone",
+        "event_time",
+        "event_utc_ms",
+        "ingest_utc_ms",
     )
     row = {name: msg[name] for name in keep}
     row["time_format"] = quality["source_format"]

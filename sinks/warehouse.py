@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import orjson
@@ -92,7 +92,7 @@ class Warehouse(ABC):
     @abstractmethod
     def _query_json_each_row(self, sql: str) -> bytes: ...
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (chDB's shared session has nothing to release)
         """Release the connection (pending rows are not flushed implicitly)."""
 
 
@@ -100,7 +100,7 @@ class ChdbWarehouse(Warehouse):
     """Embedded ClickHouse (chDB), file-backed. chDB allows one data path per process, so the
     session is shared by every instance in the process."""
 
-    _sessions: dict[Path, Any] = {}
+    _sessions: ClassVar[dict[Path, Any]] = {}
     _lock = threading.Lock()
 
     def __init__(self, path: Path, database: str, **kwargs: Any) -> None:
@@ -115,14 +115,18 @@ class ChdbWarehouse(Warehouse):
                 return cls._sessions[path]
             if cls._sessions:
                 other = next(iter(cls._sessions))
-                raise StackError(f"chDB is already open at {other} in this process; cannot open {path}")
+                raise StackError(
+                    f"chDB is already open at {other} in this process; cannot open {path}"
+                )
             try:
                 path.mkdir(parents=True, exist_ok=True)
                 probe = path / ".write-probe"
                 probe.write_text("ok")
                 probe.unlink()
             except OSError as exc:
-                raise StackError(f"warehouse folder {path} is not writable: {exc.strerror}") from exc
+                raise StackError(
+                    f"warehouse folder {path} is not writable: {exc.strerror}"
+                ) from exc
             from chdb import session  # imported late: it loads the whole engine
 
             cls._sessions[path] = session.Session(str(path))
@@ -171,13 +175,17 @@ class ClickHouseWarehouse(Warehouse):
             )
         except Exception as exc:  # the driver raises several types; the message is what matters
             where = f"{parts.scheme}://{parts.hostname}:{parts.port or ''}"  # never the password
-            raise StackError(f"ClickHouse server at {where} is unreachable: {type(exc).__name__}") from exc
+            raise StackError(
+                f"ClickHouse server at {where} is unreachable: {type(exc).__name__}"
+            ) from exc
 
     def execute(self, sql: str) -> None:
         self._client.command(sql)
 
     def _insert(self, table: str, json_lines: bytes) -> None:
-        self._client.raw_insert(f"{self.database}.{table}", insert_block=json_lines, fmt="JSONEachRow")
+        self._client.raw_insert(
+            f"{self.database}.{table}", insert_block=json_lines, fmt="JSONEachRow"
+        )
 
     def _query_json_each_row(self, sql: str) -> bytes:
         return bytes(self._client.raw_query(sql, fmt="JSONEachRow"))

@@ -43,7 +43,9 @@ def priority_of(category: str, explicit: object = None) -> int:
         try:
             value = int(str(explicit))
         except ValueError as exc:
-            raise InvalidEvent(Reason.INVALID_FIELD, f"priority is not a number: {explicit!r}") from exc
+            raise InvalidEvent(
+                Reason.INVALID_FIELD, f"priority is not a number: {explicit!r}"
+            ) from exc
         if not 1 <= value <= 5:
             raise InvalidEvent(Reason.OUT_OF_RANGE, f"priority {value} outside 1..5")
         return value

@@ -4,6 +4,7 @@ reads the output topics in its own process."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -31,8 +32,6 @@ from streams.settings import Settings
 from streams.topics import TopicNames
 
 log = logging.getLogger(__name__)
-
-RAW = {"key_serializer": "raw", "value_serializer": "raw"}
 
 
 def now_ms() -> int:
@@ -71,20 +70,23 @@ def build_app(settings: Settings, bootstrap: str) -> faust.App:
         value_serializer="json",
     )
 
-    # -- topics ---------------------------------------------------------------------------
-    gps_raw = app.topic(names.gps_raw, **RAW)
-    alerts_raw = app.topic(names.alerts_raw, **RAW)
-    gps = app.topic(names.gps, **RAW)
-    alerts = app.topic(names.alerts, **RAW)
-    claims = app.topic(names.claims, **RAW)
-    claim_results = app.topic(names.claim_results, **RAW)
-    assignments = app.topic(names.assignments, **RAW)
-    unassigned = app.topic(names.unassigned, **RAW)
-    deadletter = app.topic(names.deadletter, **RAW)
+    # -- topics (bytes in, bytes out: agents decode themselves so bad input can be kept) ----
+    def raw_topic(*topic_names: str) -> faust.TopicT:
+        return app.topic(*topic_names, key_serializer="raw", value_serializer="raw")
+
+    gps_raw = raw_topic(names.gps_raw)
+    alerts_raw = raw_topic(names.alerts_raw)
+    gps = raw_topic(names.gps)
+    alerts = raw_topic(names.alerts)
+    claims = raw_topic(names.claims)
+    claim_results = raw_topic(names.claim_results)
+    assignments = raw_topic(names.assignments)
+    unassigned = raw_topic(names.unassigned)
+    deadletter = raw_topic(names.deadletter)
     # Co-partitioned by officer id: the one writer of an officer's state sees pings and claims.
-    officer_inbox = app.topic(names.gps, names.claims, **RAW)
+    officer_inbox = raw_topic(names.gps, names.claims)
     # Co-partitioned by alert id: the one owner of an alert's progress sees it and its answers.
-    alert_inbox = app.topic(names.alerts, names.claim_results, **RAW)
+    alert_inbox = raw_topic(names.alerts, names.claim_results)
 
     # -- tables ---------------------------------------------------------------------------
     async def on_officer_changelog(event: faust.types.EventT) -> None:
@@ -112,10 +114,10 @@ def build_app(settings: Settings, bootstrap: str) -> faust.App:
     async def dead_letter(event: faust.types.EventT, error: InvalidEvent) -> None:
         message = event.message
         station = ""
-        try:
-            station = str(first_present(decode_json_object(message.value), STATION_NAMES) or "")
-        except InvalidEvent:
-            pass
+        with contextlib.suppress(InvalidEvent):
+            station = str(
+                first_present(decode_json_object(message.value or b""), STATION_NAMES) or ""
+            )
         headers = {
             "reason": error.reason.value,
             "message": error.message[:1000],
@@ -160,7 +162,9 @@ def build_app(settings: Settings, bootstrap: str) -> faust.App:
                     await dead_letter(event, InvalidEvent(Reason.INVALID_FIELD, text))
                     continue
                 except Exception as exc:  # a bug must not stop the stream; it is kept, not lost
-                    log.exception("normaliser failed topic=%s offset=%s", message.topic, message.offset)
+                    log.exception(
+                        "normaliser failed topic=%s offset=%s", message.topic, message.offset
+                    )
                     await dead_letter(event, InvalidEvent(Reason.INTERNAL_ERROR, repr(exc)))
                     continue
                 await target.send(key=key_of(parsed).encode(), value=to_json(parsed))

@@ -6,7 +6,7 @@ import logging
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import typer
 from pydantic import ValidationError
@@ -24,7 +24,7 @@ cli = typer.Typer(
 
 
 class State:
-    overrides: dict[str, Any] = {}
+    overrides: ClassVar[dict[str, Any]] = {}
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -44,8 +44,12 @@ def settings() -> Settings:
 
 @cli.callback()
 def main_options(
-    state_dir: Annotated[Path | None, typer.Option(help="State folder (broker, warehouse).")] = None,
-    kafka_bootstrap: Annotated[str | None, typer.Option(help="Existing Kafka cluster host:port.")] = None,
+    state_dir: Annotated[
+        Path | None, typer.Option(help="State folder (broker, warehouse).")
+    ] = None,
+    kafka_bootstrap: Annotated[
+        str | None, typer.Option(help="Existing Kafka cluster host:port.")
+    ] = None,
     clickhouse_url: Annotated[str | None, typer.Option(help="ClickHouse server URL.")] = None,
     topic_prefix: Annotated[str | None, typer.Option(help="Prefix for every topic.")] = None,
     partitions: Annotated[int | None, typer.Option(help="Partitions for created topics.")] = None,
@@ -93,7 +97,9 @@ def status() -> None:
     from infra.stack import embedded_broker
 
     broker = embedded_broker(settings())
-    typer.echo(f"broker running at {broker.bootstrap}" if broker.running() else "broker not running")
+    typer.echo(
+        f"broker running at {broker.bootstrap}" if broker.running() else "broker not running"
+    )
 
 
 @cli.command()

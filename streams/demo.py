@@ -47,7 +47,8 @@ class DemoSummary:
         ]
         if distances:
             out.append(
-                f"  distance median {statistics.median(distances):.0f} m, max {max(distances):.0f} m;"
+                f"  distance median {statistics.median(distances):.0f} m, "
+                f"max {max(distances):.0f} m;"
                 f" ETA median {statistics.median(etas):.0f} s"
             )
         rows = ", ".join(f"{t}={n}" for t, n in sorted(self.warehouse_rows.items()))
@@ -101,7 +102,9 @@ def run_demo(
         now = int(time.time() * 1000)
         step = 10_000
         for raw in simulate.ping_rounds(fleet, rounds, now - rounds * step, step, rng):
-            producer.send(names.gps_raw, key=str(raw.get("officer_id", "")).encode(), value=orjson.dumps(raw))
+            producer.send(
+                names.gps_raw, key=str(raw.get("officer_id", "")).encode(), value=orjson.dumps(raw)
+            )
             summary.pings_sent += 1
         for bad in simulate.MALFORMED:
             producer.send(names.gps_raw, value=bad)
@@ -112,7 +115,9 @@ def run_demo(
         time.sleep(2.0)  # the officer partition indexes right after normalising
         for number in range(alerts):
             raw = simulate.alert(number, int(time.time() * 1000), centres, rng)
-            producer.send(names.alerts_raw, key=str(raw["alert_id"]).encode(), value=orjson.dumps(raw))
+            producer.send(
+                names.alerts_raw, key=str(raw["alert_id"]).encode(), value=orjson.dumps(raw)
+            )
             summary.alerts_sent += 1
         producer.flush()
         producer.close()
@@ -135,7 +140,9 @@ def run_demo(
 def _tail(bootstrap: str, topic: str) -> KafkaConsumer:
     """A consumer of every partition of `topic`, positioned at its current end."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
-    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+    partitions = [
+        TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])
+    ]
     consumer.assign(partitions)
     consumer.seek_to_end(*partitions)
     for tp in partitions:
@@ -188,7 +195,9 @@ def _await_warehouse(warehouse: Warehouse, summary: DemoSummary, timeout_s: floa
     deadline = time.monotonic() + timeout_s
     valid_pings = summary.pings_sent
     while time.monotonic() < deadline:
-        counts = {t: warehouse.count(t) for t in ("gps_pings", "alerts", "assignments", "dead_letters")}
+        counts = {
+            t: warehouse.count(t) for t in ("gps_pings", "alerts", "assignments", "dead_letters")
+        }
         summary.warehouse_rows = counts
         if counts["gps_pings"] >= valid_pings and counts["assignments"] >= len(summary.assignments):
             return

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from pyproj import Geod
+
 from schemas.events import (
     AlertCall,
     AlertProgress,
@@ -23,8 +25,6 @@ from schemas.events import (
     OfficerState,
     OfficerStatusValue,
 )
-from pyproj import Geod
-
 from streams.eta import eta_seconds
 from streams.timefmt import format_iso
 
@@ -146,7 +146,9 @@ def apply_claim_result(progress: AlertProgress, result: ClaimResult) -> ResultOu
             alert_utc_ms=progress.alert.event_utc_ms,
         )
         return ResultOutcome(progress.model_copy(update={"pending": pending}), release=release)
-    updated = progress.model_copy(update={"pending": pending, "assigned": (*progress.assigned, oid)})
+    updated = progress.model_copy(
+        update={"pending": pending, "assigned": (*progress.assigned, oid)}
+    )
     return ResultOutcome(updated, assign=result.officer)
 
 

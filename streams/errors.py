@@ -1,4 +1,4 @@
-"""The error hierarchy. `InvalidEvent.reason` is the one place that decides dead-letter reason codes."""
+"""The error hierarchy. `InvalidEvent.reason` is the one place deciding dead-letter reason codes."""
 
 from __future__ import annotations
 

@@ -3,7 +3,6 @@ H3 index of positions, fed by local writes and by the `officers` table's changel
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from schemas.events import OfficerState
@@ -47,7 +46,9 @@ class OfficerView:
         policy: DispatchPolicy,
         exclude: frozenset[str] = frozenset(),
     ) -> list[Candidate]:
-        accept: Callable[[str], bool] = lambda oid: oid not in exclude and is_candidate(  # noqa: E731
-            self.states.get(oid), alert_utc_ms, policy
-        )
+        def accept(officer_id: str) -> bool:
+            if officer_id in exclude:
+                return False
+            return is_candidate(self.states.get(officer_id), alert_utc_ms, policy)
+
         return self.index.nearest(lat, lon, k=k, radius_m=policy.radius_m, accept=accept)

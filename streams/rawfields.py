@@ -19,7 +19,9 @@ def decode_json_object(payload: bytes) -> RawEvent:
     except orjson.JSONDecodeError as exc:
         raise InvalidEvent(Reason.INVALID_JSON, f"not JSON: {exc}") from exc
     if not isinstance(value, dict):
-        raise InvalidEvent(Reason.INVALID_JSON, f"expected a JSON object, got {type(value).__name__}")
+        raise InvalidEvent(
+            Reason.INVALID_JSON, f"expected a JSON object, got {type(value).__name__}"
+        )
     return value
 
 
@@ -35,7 +37,9 @@ def first_present(raw: RawEvent, names: Sequence[str]) -> Any:
 def required_text(raw: RawEvent, names: Sequence[str]) -> str:
     value = first_present(raw, names)
     if value is None:
-        raise InvalidEvent(Reason.MISSING_FIELD, f"missing {names[0]} (also tried {list(names[1:])})")
+        raise InvalidEvent(
+            Reason.MISSING_FIELD, f"missing {names[0]} (also tried {list(names[1:])})"
+        )
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise InvalidEvent(Reason.INVALID_FIELD, f"{names[0]} must be a string, got {value!r}")
     return str(value).strip()
@@ -49,7 +53,9 @@ def optional_text(raw: RawEvent, names: Sequence[str]) -> str:
 def required_float(raw: RawEvent, names: Sequence[str], low: float, high: float) -> float:
     value = first_present(raw, names)
     if value is None:
-        raise InvalidEvent(Reason.MISSING_FIELD, f"missing {names[0]} (also tried {list(names[1:])})")
+        raise InvalidEvent(
+            Reason.MISSING_FIELD, f"missing {names[0]} (also tried {list(names[1:])})"
+        )
     try:
         number = float(value)
     except (TypeError, ValueError) as exc:

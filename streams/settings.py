@@ -16,11 +16,11 @@ class Settings(BaseSettings):
 
     state_dir: Path = Field(
         default=Path(".smart-station"),
-        description="Folder holding broker data, logs, jar cache and warehouse files; delete to reset.",
+        description="Folder for broker data, logs, jar cache and warehouse; delete to reset.",
     )
     kafka_bootstrap: str | None = Field(
         default=None,
-        description="host:port[,host:port] of an existing Kafka cluster; unset runs the embedded broker.",
+        description="host:port[,...] of an existing Kafka cluster; unset: the embedded broker.",
     )
     kafka_port: int = Field(
         default=0, ge=0, le=65535, description="Embedded broker port; 0 picks a free one once."
@@ -28,8 +28,10 @@ class Settings(BaseSettings):
     kafka_heap: str = Field(default="1g", description="Embedded broker JVM heap (-Xmx).")
     clickhouse_url: SecretStr | None = Field(
         default=None,
-        validation_alias=AliasChoices("clickhouse_url", f"{ENV_PREFIX}CLICKHOUSE_URL", "CLICKHOUSE_URL"),
-        description="http(s)://user:password@host:port of a ClickHouse server; unset uses embedded chDB.",
+        validation_alias=AliasChoices(
+            "clickhouse_url", f"{ENV_PREFIX}CLICKHOUSE_URL", "CLICKHOUSE_URL"
+        ),
+        description="http(s)://user:password@host:port of a ClickHouse server; unset: chDB.",
     )
     warehouse_database: str = Field(default="smart_station", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     app_id: str = Field(default="smart-station", description="Faust app id (consumer group).")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 # Chongqing, Yuzhong district and surroundings.
 CENTRE = (29.5630, 106.5516)
@@ -54,7 +54,7 @@ def render_time(epoch_ms: int, style: int) -> object:
     if style == 1:
         return epoch_ms
     if style == 2:
-        return local.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return local.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return local.strftime("%Y-%m-%d %H:%M:%S")
 
 

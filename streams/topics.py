@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, fields
 
@@ -36,7 +37,9 @@ class TopicNames:
         return [getattr(self, f.name) for f in fields(self)]
 
 
-def ensure_topics(bootstrap: str, names: list[str], partitions: int, *, timeout_s: float = 15) -> None:
+def ensure_topics(
+    bootstrap: str, names: list[str], partitions: int, *, timeout_s: float = 15
+) -> None:
     """Create missing topics with `partitions` partitions (replication 1 on the embedded broker;
     on a cluster create them yourself with the replication you need, this leaves them alone)."""
     try:
@@ -52,10 +55,8 @@ def ensure_topics(bootstrap: str, names: list[str], partitions: int, *, timeout_
         missing = [n for n in names if n not in existing]
         if missing:
             new = [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in missing]
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # a concurrent worker won
                 admin.create_topics(new, timeout_ms=int(timeout_s * 1000))
-            except TopicAlreadyExistsError:
-                pass
             log.info("created topics %s", missing)
     finally:
         admin.close()

@@ -115,7 +115,9 @@ def test_demo_runs_end_to_end_on_its_own_embedded_stack(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "dispatch:" in result.stdout and "warehouse rows:" in result.stdout
-    dispatch_line = next(line for line in result.stdout.splitlines() if line.startswith("dispatch:"))
+    dispatch_line = next(
+        line for line in result.stdout.splitlines() if line.startswith("dispatch:")
+    )
     covered = int(dispatch_line.split("covering ")[1].split(" alerts")[0])
     waiting = int(dispatch_line.split("; ")[1].split(" waiting")[0])
     assert covered + waiting == 8 and covered >= 6
