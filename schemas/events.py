@@ -62,6 +62,24 @@ class AlertCall(Message):
     time_quality: TimeQuality
 
 
+class CameraMeta(Message):
+    """Normalised camera metadata (topic `cameras.normalised`, keyed by camera_id). Fixed
+    cameras have a heading and field of view; body-worn ones belong to an officer."""
+
+    camera_id: str
+    kind: Literal["fixed", "body"]
+    station_id: str = ""
+    officer_id: str | None = None
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+    heading_deg: float = Field(default=0.0, ge=0.0, lt=360.0)
+    fov_deg: float = Field(default=360.0, gt=0.0, le=360.0)
+    range_m: float = Field(default=100.0, ge=0.0)
+    online: bool = True
+    event_time: IsoTime
+    event_utc_ms: UtcMs
+
+
 class OfficerStatusValue(StrEnum):
     OFF_DUTY = "off_duty"
     AVAILABLE = "available"
@@ -69,6 +87,18 @@ class OfficerStatusValue(StrEnum):
     EN_ROUTE = "en_route"
     ON_SCENE = "on_scene"
     BUSY = "busy"
+
+
+class OfficerStatusChange(Message):
+    """A normalised status change from the officers' app (topic `officer.status.normalised`,
+    keyed by officer_id). `dispatched` is only ever set by the dispatcher itself."""
+
+    officer_id: str
+    status: OfficerStatusValue
+    alert_id: str | None = None
+    event_time: IsoTime
+    event_utc_ms: UtcMs
+    time_quality: TimeQuality
 
 
 class OfficerState(Message):
@@ -83,6 +113,9 @@ class OfficerState(Message):
     status: OfficerStatusValue = OfficerStatusValue.AVAILABLE
     status_utc_ms: int = 0
     alert_id: str | None = Field(default=None, description="The alert the officer is assigned to.")
+    dispatched_utc_ms: int | None = Field(
+        default=None, description="When the current dispatch was booked (for the ack timeout)."
+    )
 
 
 class AssignedAlert(Message):
@@ -105,6 +138,33 @@ class AssignedOfficer(Message):
     position_utc_ms: UtcMs
 
 
+class CameraRef(Message):
+    """A fixed camera that can see the incident: online, in range, and facing it."""
+
+    camera_id: str
+    lat: float
+    lon: float
+    distance_m: float
+    bearing_deg: float = Field(description="From the camera to the incident, 0 = north.")
+
+
+class BodyCamera(Message):
+    camera_id: str
+    officer_id: str
+    online: bool
+
+
+class BackgroundAlert(Message):
+    """An earlier alert the responders should know about, and why it was picked."""
+
+    alert_id: str
+    category: str
+    address: str
+    description: str
+    event_time: IsoTime
+    matched_on: list[Literal["address", "cell", "caller"]]
+
+
 class Assignment(Message):
     """A dispatch message (topic `dispatch.assignments`, keyed by officer_id)."""
 
@@ -115,8 +175,42 @@ class Assignment(Message):
     officer: AssignedOfficer
     distance_m: float = Field(ge=0, description="Geodesic (WGS84) distance officer -> incident.")
     eta_s: float = Field(ge=0, description="Estimated travel time, see streams/eta.py.")
+    units_needed: int = Field(default=1, ge=1, description="Units this alert needs in total.")
+    supervisor_notice: bool = Field(
+        default=False, description="The category's priority asks for a supervisor to be told."
+    )
+    reason: Literal["dispatch", "backup", "reassignment"] = "dispatch"
+    cameras: list[CameraRef] = Field(default_factory=list)
+    body_cameras: list[BodyCamera] = Field(default_factory=list)
+    background: list[BackgroundAlert] = Field(default_factory=list)
     assigned_time: IsoTime
     assigned_utc_ms: UtcMs
+
+
+class BackupRequest(Message):
+    """From the field (topic `dispatch.backup`, keyed by alert_id): send more units."""
+
+    alert_id: str
+    officer_id: str = ""
+    units: int = Field(default=1, ge=1, le=10)
+    reason: str = ""
+
+
+class DispatchEvent(Message):
+    """The command room's feed (topic `dispatch.events`, keyed by alert_id)."""
+
+    kind: Literal["assigned", "unassigned", "ack_timeout", "released", "backup_requested"]
+    alert_id: str
+    officer_id: str = ""
+    detail: str = ""
+    at_utc_ms: UtcMs
+
+
+class Tick(Message):
+    """Internal clock (topic `dispatch.ticks`): the leader sends one to every partition each
+    second; timeouts and the waiting queue are handled in the partition's own stream."""
+
+    now_utc_ms: UtcMs
 
 
 class Claim(Message):
@@ -138,6 +232,9 @@ class ClaimResult(Message):
     officer_id: str
     accepted: bool
     reason: str = ""
+    revoked: bool = Field(
+        default=False, description="An earlier acceptance withdrawn (ack timeout, off duty)."
+    )
     officer: OfficerState | None = None
 
 
@@ -149,6 +246,9 @@ class AlertProgress(Message):
     assigned: tuple[str, ...] = ()
     pending: tuple[str, ...] = ()
     tried: tuple[str, ...] = ()
+    backups: int = 0
+    waiting_noticed: bool = False
+    complete_utc_ms: int | None = None
 
 
 class DeadLetterHeaders(Message):
@@ -169,6 +269,10 @@ PUBLISHED_MODELS: dict[str, type[Message]] = {
     "officer_state": OfficerState,
     "assignment": Assignment,
     "dead_letter_headers": DeadLetterHeaders,
+    "officer_status_change": OfficerStatusChange,
+    "camera_meta": CameraMeta,
+    "backup_request": BackupRequest,
+    "dispatch_event": DispatchEvent,
     "claim": Claim,
     "claim_result": ClaimResult,
 }

@@ -1,13 +1,13 @@
 """The topology, top-down: topics -> agents -> tables -> topics. Agents are thin: decode, call
-the pure functions in officers/alerts/dispatch, send. The warehouse loader (sinks/loader.py)
-reads the output topics in its own process."""
+the handlers in streams/dispatcher.py (pure decisions in dispatch/officers/alerts), send. The
+warehouse loader (sinks/loader.py) reads the output topics in its own process."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -16,39 +16,53 @@ from pydantic import BaseModel, ValidationError
 
 from schemas.events import (
     AlertCall,
-    AlertProgress,
+    BackupRequest,
+    CameraMeta,
     Claim,
     ClaimResult,
     GpsPing,
     OfficerState,
+    OfficerStatusChange,
+    Tick,
 )
 from streams import dispatch
 from streams.alerts import alert_from_raw
+from streams.background import AlertHistory
+from streams.cameras import CameraRegistry, camera_from_raw
+from streams.dispatcher import Dispatcher, Outbound, entry_from_json
 from streams.errors import InvalidEvent, Reason
 from streams.officer_view import OfficerView
-from streams.officers import apply_ping, ping_from_raw
+from streams.officers import ping_from_raw, status_from_raw
 from streams.rawfields import STATION_NAMES, decode_json_object, first_present
 from streams.settings import Settings
 from streams.topics import TopicNames
 
 log = logging.getLogger(__name__)
 
+TICK_INTERVAL_S = 1.0
+
 
 def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def to_json(model: BaseModel) -> bytes:
-    return orjson.dumps(model.model_dump(mode="json"))
+def to_json(message: BaseModel | dict[str, Any]) -> bytes:
+    if isinstance(message, BaseModel):
+        return orjson.dumps(message.model_dump(mode="json"))
+    return orjson.dumps(message)
+
+
+def policy_for(settings: Settings) -> dispatch.DispatchPolicy:
+    return dispatch.DispatchPolicy(
+        radius_m=settings.dispatch_radius_m,
+        max_position_age_ms=int(settings.position_max_age_s * 1000),
+        ack_timeout_ms=int(settings.ack_timeout_s * 1000),
+    )
 
 
 def build_app(settings: Settings, bootstrap: str) -> faust.App:
     names = TopicNames.with_prefix(settings.topic_prefix)
-    policy = dispatch.DispatchPolicy(
-        radius_m=settings.dispatch_radius_m,
-        max_position_age_ms=int(settings.position_max_age_s * 1000),
-    )
-    view = OfficerView(settings.h3_resolution)
+    partitions = settings.topic_partitions
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{bootstrap}",
@@ -56,7 +70,7 @@ def build_app(settings: Settings, bootstrap: str) -> faust.App:
         web_enabled=False,
         autodiscover=False,
         datadir=str(settings.state_dir / "faust" / settings.app_id),
-        topic_partitions=settings.topic_partitions,
+        topic_partitions=partitions,
         topic_allow_declare=True,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
@@ -76,41 +90,86 @@ def build_app(settings: Settings, bootstrap: str) -> faust.App:
 
     gps_raw = raw_topic(names.gps_raw)
     alerts_raw = raw_topic(names.alerts_raw)
-    gps = raw_topic(names.gps)
-    alerts = raw_topic(names.alerts)
-    claims = raw_topic(names.claims)
-    claim_results = raw_topic(names.claim_results)
-    assignments = raw_topic(names.assignments)
-    unassigned = raw_topic(names.unassigned)
+    status_raw = raw_topic(names.status_raw)
+    cameras_raw = raw_topic(names.cameras_raw)
     deadletter = raw_topic(names.deadletter)
-    # Co-partitioned by officer id: the one writer of an officer's state sees pings and claims.
-    officer_inbox = raw_topic(names.gps, names.claims)
+    outputs: dict[str, faust.TopicT] = {
+        "claims": raw_topic(names.claims),
+        "claim_results": raw_topic(names.claim_results),
+        "assignments": raw_topic(names.assignments),
+        "unassigned": raw_topic(names.unassigned),
+        "events": raw_topic(names.events),
+        "ticks": raw_topic(names.ticks),
+    }
+    normalised = {
+        "gps": raw_topic(names.gps),
+        "alerts": raw_topic(names.alerts),
+        "status": raw_topic(names.status),
+        "cameras": raw_topic(names.cameras),
+    }
+    # Co-partitioned by officer id: the one writer of an officer's state sees all about them.
+    officer_inbox = raw_topic(names.gps, names.status, names.claims, names.ticks)
     # Co-partitioned by alert id: the one owner of an alert's progress sees it and its answers.
-    alert_inbox = raw_topic(names.alerts, names.claim_results)
+    alert_inbox = raw_topic(names.alerts, names.claim_results, names.backup, names.ticks)
 
-    # -- tables ---------------------------------------------------------------------------
-    async def on_officer_changelog(event: faust.types.EventT) -> None:
-        view.apply_changelog_value(event.key, event.value)
+    # -- tables: global ones are replayed by every worker into in-memory views -------------
+    view = OfficerView(settings.h3_resolution)
+    cameras = CameraRegistry(settings.h3_resolution)
+    history = AlertHistory()
 
-    # Global: every worker replays every partition into its OfficerView, so any alert partition
-    # can search all officers; writes happen only in the officer's own partition.
+    def mirror(apply: Callable[[str, Any], None]) -> Callable[[faust.types.EventT], Any]:
+        async def on_changelog(event: faust.types.EventT) -> None:
+            key = event.key.decode() if isinstance(event.key, bytes) else str(event.key)
+            apply(key, event.value)
+
+        return on_changelog
+
     officers = app.GlobalTable(
         "officers",
-        partitions=settings.topic_partitions,
-        on_changelog_event=on_officer_changelog,
+        partitions=partitions,
         recovery_buffer_size=1,
+        on_changelog_event=mirror(
+            lambda k, v: view.apply(k, None if v is None else OfficerState.model_validate(v))
+        ),
     )
-    alerts_open = app.Table("alerts-open", partitions=settings.topic_partitions)
+    camera_store = app.GlobalTable(
+        "cameras",
+        partitions=partitions,
+        recovery_buffer_size=1,
+        on_changelog_event=mirror(
+            lambda k, v: cameras.apply(k, None if v is None else CameraMeta.model_validate(v))
+        ),
+    )
+    history_store = app.GlobalTable(
+        "alert-history",
+        partitions=partitions,
+        recovery_buffer_size=1,
+        on_changelog_event=mirror(
+            lambda k, v: history.forget(k) if v is None else history.record(entry_from_json(v))
+        ),
+    )
+    alerts_open = app.Table("alerts-open", partitions=partitions)
 
-    def set_officer(state: OfficerState) -> None:
-        officers[state.officer_id] = state.model_dump(mode="json")
-        view.apply(state.officer_id, state)
+    dispatcher = Dispatcher(
+        policy=policy_for(settings),
+        zone=settings.zone,
+        partitions=partitions,
+        view=view,
+        cameras=cameras,
+        history=history,
+        officers=officers,
+        alerts_open=alerts_open,
+        history_store=history_store,
+        camera_store=camera_store,
+    )
 
-    def officer_state(officer_id: str) -> OfficerState | None:
-        stored = officers.get(officer_id)
-        return None if stored is None else OfficerState.model_validate(stored)
+    async def send_all(out: list[Outbound]) -> None:
+        for item in out:
+            await outputs[item.topic].send(
+                key=item.key.encode(), value=to_json(item.message), partition=item.partition
+            )
 
-    # -- normalising agents (raw station formats -> typed events, or the dead-letter topic) --
+    # -- dead letters: original bytes untouched, the why in headers ------------------------
     async def dead_letter(event: faust.types.EventT, error: InvalidEvent) -> None:
         message = event.message
         station = ""
@@ -133,126 +192,96 @@ def build_app(settings: Settings, bootstrap: str) -> faust.App:
             headers=[(k, v.encode()) for k, v in headers.items()],
         )
 
+    def invalid_event(exc: Exception) -> InvalidEvent:
+        if isinstance(exc, InvalidEvent):
+            return exc
+        if isinstance(exc, ValidationError):
+            detail = exc.errors()[0]
+            where = ".".join(str(p) for p in detail["loc"])
+            return InvalidEvent(Reason.INVALID_FIELD, f"{where}: {detail['msg']}")
+        if isinstance(exc, orjson.JSONDecodeError):
+            return InvalidEvent(Reason.INVALID_JSON, str(exc))
+        log.error("unexpected error decoding an event: %r", exc)
+        return InvalidEvent(Reason.INTERNAL_ERROR, repr(exc))
+
+    # -- normalising agents (raw station formats -> typed events, or the dead-letter topic) --
     def normaliser(
-        source: faust.TopicT,
-        target: faust.TopicT,
-        parse: Callable[..., Any],
-        key_of: Callable[[Any], str],
-        then: Callable[[Any], Awaitable[None]] | None = None,
+        source: faust.TopicT, target: faust.TopicT, parse: Callable[..., Any], key_field: str
     ) -> None:
         async def normalise(stream: faust.StreamT) -> None:
             async for event in stream.events():
                 message = event.message
                 try:
-                    raw = decode_json_object(message.value)
                     parsed = parse(
-                        raw,
+                        decode_json_object(message.value or b""),
                         zone=settings.zone,
                         resolution=settings.h3_resolution,
                         reference_ms=int(message.timestamp * 1000),
                         ingest_ms=now_ms(),
                     )
-                except InvalidEvent as exc:
-                    await dead_letter(event, exc)
+                except Exception as exc:  # every failure is kept, none stops the stream
+                    await dead_letter(event, invalid_event(exc))
                     continue
-                except ValidationError as exc:
-                    detail = exc.errors()[0]
-                    where = ".".join(str(p) for p in detail["loc"])
-                    text = f"{where}: {detail['msg']}"
-                    await dead_letter(event, InvalidEvent(Reason.INVALID_FIELD, text))
-                    continue
-                except Exception as exc:  # a bug must not stop the stream; it is kept, not lost
-                    log.exception(
-                        "normaliser failed topic=%s offset=%s", message.topic, message.offset
-                    )
-                    await dead_letter(event, InvalidEvent(Reason.INTERNAL_ERROR, repr(exc)))
-                    continue
-                await target.send(key=key_of(parsed).encode(), value=to_json(parsed))
+                key = getattr(parsed, key_field).encode()
+                await target.send(key=key, value=to_json(parsed))
 
         app.agent(source, name=f"normalise-{source.get_topic_name()}")(normalise)
 
-    normaliser(gps_raw, gps, ping_from_raw, lambda ping: ping.officer_id)
-    normaliser(alerts_raw, alerts, alert_from_raw, lambda alert: alert.alert_id)
+    normaliser(gps_raw, normalised["gps"], ping_from_raw, "officer_id")
+    normaliser(alerts_raw, normalised["alerts"], alert_from_raw, "alert_id")
+    normaliser(status_raw, normalised["status"], status_from_raw, "officer_id")
+    normaliser(cameras_raw, normalised["cameras"], camera_from_raw, "camera_id")
 
     # -- the officer partition: sole writer of each officer's state --------------------------
     @app.agent(officer_inbox, name="officer-state")
     async def officer_partition(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            if event.message.topic == names.gps:
-                ping = GpsPing.model_validate_json(event.message.value)
-                moved = apply_ping(officer_state(ping.officer_id), ping)
-                if moved is not None:
-                    set_officer(moved)
-                continue
-            claim = Claim.model_validate_json(event.message.value)
-            changed, result = dispatch.decide_claim(officer_state(claim.officer_id), claim, policy)
-            if changed is not None:
-                set_officer(changed)
-            await claim_results.send(key=claim.alert_id.encode(), value=to_json(result))
+            topic, value = event.message.topic, event.message.value
+            if topic == names.gps:
+                out = dispatcher.on_ping(GpsPing.model_validate_json(value))
+            elif topic == names.status:
+                out = dispatcher.on_status(OfficerStatusChange.model_validate_json(value))
+            elif topic == names.claims:
+                out = dispatcher.on_claim(Claim.model_validate_json(value), now_ms())
+            else:
+                tick = Tick.model_validate_json(value)
+                out = dispatcher.on_officer_tick(tick, event.message.partition)
+            await send_all(out)
 
     # -- the alert partition: owner of each alert's dispatch progress -----------------------
-    async def propose(progress: AlertProgress) -> AlertProgress:
-        missing = dispatch.units_missing(progress)
-        if missing <= 0:
-            return progress
-        alert = progress.alert
-        found = view.nearest_candidates(
-            alert.lat,
-            alert.lon,
-            k=missing,
-            alert_utc_ms=alert.event_utc_ms,
-            policy=policy,
-            exclude=dispatch.excluded_officers(progress),
-        )
-        progress, to_send = dispatch.claim_candidates(progress, [c.officer_id for c in found])
-        for claim in to_send:
-            await claims.send(key=claim.officer_id.encode(), value=to_json(claim))
-        if not progress.pending and dispatch.units_missing(progress) > 0:
-            notice = {
-                "alert": alert.model_dump(mode="json"),
-                "reason": "no_available_officer_within_radius",
-                "units_missing": dispatch.units_missing(progress),
-                "radius_m": policy.radius_m,
-                "noticed_utc_ms": now_ms(),
-            }
-            await unassigned.send(key=alert.alert_id.encode(), value=orjson.dumps(notice))
-        return progress
-
-    async def on_answer(result: ClaimResult) -> AlertProgress | None:
-        stored = alerts_open.get(result.alert_id)
-        if stored is None:
-            return None
-        outcome = dispatch.apply_claim_result(AlertProgress.model_validate(stored), result)
-        if outcome.release is not None:
-            release = outcome.release
-            await claims.send(key=release.officer_id.encode(), value=to_json(release))
-        if outcome.assign is not None:
-            officer = outcome.assign
-            alert = outcome.progress.alert
-            assert officer.lat is not None and officer.lon is not None
-            assignment = dispatch.build_assignment(
-                alert,
-                officer,
-                dispatch.geodesic_m(officer.lat, officer.lon, alert.lat, alert.lon),
-                policy=policy,
-                assigned_utc_ms=now_ms(),
-                zone=settings.zone,
-            )
-            await assignments.send(key=officer.officer_id.encode(), value=to_json(assignment))
-        return await propose(outcome.progress) if not result.accepted else outcome.progress
-
     @app.agent(alert_inbox, name="alert-dispatch")
     async def alert_partition(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            if event.message.topic == names.alerts:
-                alert = AlertCall.model_validate_json(event.message.value)
-                if alert.alert_id in alerts_open:
-                    continue  # replayed after a restart: already being dispatched
-                progress: AlertProgress | None = await propose(dispatch.open_alert(alert, policy))
+            topic, value = event.message.topic, event.message.value
+            if topic == names.alerts:
+                out = dispatcher.on_alert(AlertCall.model_validate_json(value), now_ms())
+            elif topic == names.claim_results:
+                result = ClaimResult.model_validate_json(value)
+                out = dispatcher.on_claim_result(result, now_ms())
+            elif topic == names.backup:
+                try:
+                    request = BackupRequest.model_validate_json(value or b"")
+                except ValidationError as exc:
+                    await dead_letter(event, invalid_event(exc))
+                    continue
+                out = dispatcher.on_backup(request, now_ms())
             else:
-                progress = await on_answer(ClaimResult.model_validate_json(event.message.value))
-            if progress is not None:
-                alerts_open[progress.alert.alert_id] = progress.model_dump(mode="json")
+                tick = Tick.model_validate_json(value)
+                out = dispatcher.on_alert_tick(tick, event.message.partition)
+            await send_all(out)
 
-    app.smart_station_view = view  # type: ignore[attr-defined]  # for the CLI's live status
+    @app.agent(normalised["cameras"], name="camera-registry")
+    async def camera_partition(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            await send_all(
+                dispatcher.on_camera(CameraMeta.model_validate_json(event.message.value))
+            )
+
+    # -- the clock: the leader ticks every partition, timeouts run in the partitions' streams -
+    @app.timer(TICK_INTERVAL_S, on_leader=True)
+    async def tick_every_partition() -> None:
+        tick = to_json(Tick(now_utc_ms=now_ms()))
+        for partition in range(partitions):
+            await outputs["ticks"].send(key=b"tick", value=tick, partition=partition)
+
     return app

@@ -7,7 +7,21 @@ from dataclasses import dataclass
 
 from pyproj import Geod
 
+from schemas.events import BodyCamera, CameraMeta, CameraRef
+from streams.errors import InvalidEvent, Reason
 from streams.nearest import DEFAULT_RESOLUTION, OfficerIndex
+from streams.rawfields import (
+    LAT_NAMES,
+    LON_NAMES,
+    STATION_NAMES,
+    TIME_NAMES,
+    RawEvent,
+    first_present,
+    optional_text,
+    required_float,
+    required_text,
+)
+from streams.timefmt import parse_instant
 
 _GEOD = Geod(ellps="WGS84")
 
@@ -114,3 +128,109 @@ class CameraIndex:
         return cameras_covering(
             (self._cameras[c.officer_id] for c in near), lat, lon, radius_m=radius_m
         )
+
+
+class CameraRegistry:
+    """Every camera's latest metadata: fixed ones in a spatial index, body-worn ones by officer.
+    Fed from the `cameras` table's changelog on every worker, like the officer view."""
+
+    def __init__(self, resolution: int = DEFAULT_RESOLUTION) -> None:
+        self.fixed = CameraIndex(resolution=resolution)
+        self.meta: dict[str, CameraMeta] = {}
+        self.body_by_officer: dict[str, dict[str, CameraMeta]] = {}
+
+    def apply(self, camera_id: str, meta: CameraMeta | None) -> None:
+        old = self.meta.pop(camera_id, None)
+        if old is not None and old.kind == "body" and old.officer_id:
+            self.body_by_officer.get(old.officer_id, {}).pop(camera_id, None)
+        self.fixed.remove(camera_id)
+        if meta is None:
+            return
+        self.meta[camera_id] = meta
+        if meta.kind == "body" and meta.officer_id:
+            self.body_by_officer.setdefault(meta.officer_id, {})[camera_id] = meta
+        elif meta.kind == "fixed" and meta.lat is not None and meta.lon is not None:
+            self.fixed.add(
+                Camera(
+                    camera_id,
+                    meta.lat,
+                    meta.lon,
+                    meta.heading_deg,
+                    meta.fov_deg,
+                    meta.range_m,
+                    meta.online,
+                )
+            )
+
+    def covering(self, lat: float, lon: float, *, radius_m: float) -> list[CameraRef]:
+        refs = []
+        for view in self.fixed.covering(lat, lon, radius_m=radius_m):
+            meta = self.meta[view.camera_id]
+            assert meta.lat is not None and meta.lon is not None
+            refs.append(
+                CameraRef(
+                    camera_id=view.camera_id,
+                    lat=meta.lat,
+                    lon=meta.lon,
+                    distance_m=round(view.distance_m, 1),
+                    bearing_deg=round(view.bearing_deg, 1),
+                )
+            )
+        return refs
+
+    def body_cameras(self, officer_ids: Iterable[str]) -> list[BodyCamera]:
+        return [
+            BodyCamera(camera_id=meta.camera_id, officer_id=oid, online=meta.online)
+            for oid in officer_ids
+            for meta in sorted(self.body_by_officer.get(oid, {}).values(), key=_camera_id)
+        ]
+
+
+def _camera_id(meta: CameraMeta) -> str:
+    return meta.camera_id
+
+
+CAMERA_ID_NAMES = ("camera_id", "cameraId", "id", "device_id", "设备编号")
+
+
+def camera_from_raw(raw: RawEvent, *, zone: str, reference_ms: int, **_: object) -> CameraMeta:
+    """Validate and normalise one raw camera metadata record. Raises InvalidEvent."""
+    camera_id = required_text(raw, CAMERA_ID_NAMES)
+    officer_id = optional_text(raw, ("officer_id", "officer", "badge", "警号")) or None
+    default_kind = "body" if officer_id else "fixed"
+    kind = optional_text(raw, ("kind", "type")).strip().lower() or default_kind
+    if kind not in ("fixed", "body"):
+        raise InvalidEvent(Reason.INVALID_FIELD, f"camera kind must be fixed or body, got {kind!r}")
+    has_position = first_present(raw, LAT_NAMES) is not None
+    if kind == "fixed" and not has_position:
+        raise InvalidEvent(Reason.MISSING_FIELD, "a fixed camera needs lat/lon")
+    instant = parse_instant(
+        first_present(raw, TIME_NAMES) or reference_ms, zone=zone, reference_ms=reference_ms
+    )
+    online = first_present(raw, ("online", "status"))
+    return CameraMeta(
+        camera_id=camera_id,
+        kind=kind,  # type: ignore[arg-type]  # checked above
+        station_id=optional_text(raw, STATION_NAMES),
+        officer_id=officer_id,
+        lat=required_float(raw, LAT_NAMES, -90.0, 90.0) if has_position else None,
+        lon=required_float(raw, LON_NAMES, -180.0, 180.0) if has_position else None,
+        heading_deg=required_float(raw, ("heading_deg", "heading", "azimuth"), 0.0, 360.0) % 360.0
+        if first_present(raw, ("heading_deg", "heading", "azimuth")) is not None
+        else 0.0,
+        fov_deg=required_float(raw, ("fov_deg", "fov"), 1.0, 360.0)
+        if first_present(raw, ("fov_deg", "fov")) is not None
+        else 360.0,
+        range_m=required_float(raw, ("range_m", "range"), 0.0, 10_000.0)
+        if first_present(raw, ("range_m", "range")) is not None
+        else 100.0,
+        online=_truthy(online) if online is not None else True,
+        event_time=instant.iso,
+        event_utc_ms=instant.utc_ms,
+    )
+
+
+def _truthy(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("1", "true", "yes", "online", "on", "在线")

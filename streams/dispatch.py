@@ -8,11 +8,10 @@ back to the alert's partition, which publishes the assignment or tries the next 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-
-from pyproj import Geod
+from typing import Literal
 
 from schemas.events import (
     AlertCall,
@@ -20,9 +19,13 @@ from schemas.events import (
     AssignedAlert,
     AssignedOfficer,
     Assignment,
+    BackgroundAlert,
+    BodyCamera,
+    CameraRef,
     Claim,
     ClaimResult,
     OfficerState,
+    OfficerStatusChange,
     OfficerStatusValue,
 )
 from streams.eta import eta_seconds
@@ -35,6 +38,11 @@ DEFAULT_UNITS_BY_PRIORITY: Mapping[int, int] = MappingProxyType({1: 2, 2: 1, 3: 
 class DispatchPolicy:
     radius_m: float = 5000.0
     max_position_age_ms: int = 300_000
+    ack_timeout_ms: int = 60_000
+    supervisor_priority: int = 1  # this priority and more urgent ones notify a supervisor
+    history_window_ms: int = 30 * 24 * 3600 * 1000
+    camera_radius_m: float = 300.0
+    keep_complete_ms: int = 3600 * 1000  # how long finished alerts are remembered (replays)
     units_by_priority: Mapping[int, int] = field(default_factory=lambda: DEFAULT_UNITS_BY_PRIORITY)
     travel_mode: str = "car"
 
@@ -85,14 +93,18 @@ def claim_candidates(
 
 
 def decide_claim(
-    state: OfficerState | None, claim: Claim, policy: DispatchPolicy
+    state: OfficerState | None, claim: Claim, policy: DispatchPolicy, now_ms: int
 ) -> tuple[OfficerState | None, ClaimResult]:
     """The officer partition's decision. Returns the officer's new state (None: unchanged)."""
     if claim.kind == "release":
         if state is None or state.alert_id != claim.alert_id:
             return None, _answer(claim, accepted=False, reason="not_assigned_to_alert")
         released = state.model_copy(
-            update={"status": OfficerStatusValue.AVAILABLE, "alert_id": None}
+            update={
+                "status": OfficerStatusValue.AVAILABLE,
+                "alert_id": None,
+                "dispatched_utc_ms": None,
+            }
         )
         return released, _answer(claim, accepted=True, officer=released)
     if state is not None and state.alert_id == claim.alert_id:
@@ -103,9 +115,100 @@ def decide_claim(
         return None, _answer(claim, accepted=False, reason=reason)
     assert state is not None
     booked = state.model_copy(
-        update={"status": OfficerStatusValue.DISPATCHED, "alert_id": claim.alert_id}
+        update={
+            "status": OfficerStatusValue.DISPATCHED,
+            "alert_id": claim.alert_id,
+            "dispatched_utc_ms": now_ms,
+            "status_utc_ms": max(state.status_utc_ms, claim.alert_utc_ms),
+        }
     )
     return booked, _answer(claim, accepted=True, officer=booked)
+
+
+ACKNOWLEDGED = frozenset({OfficerStatusValue.EN_ROUTE, OfficerStatusValue.ON_SCENE})
+
+
+def apply_status(
+    state: OfficerState | None, change: OfficerStatusChange
+) -> tuple[OfficerState | None, ClaimResult | None]:
+    """The officer's state after a status change from their app (None: ignored as stale or
+    meaningless), and the withdrawal to send when they drop an alert they were booked for."""
+    if state is None:
+        state = OfficerState(officer_id=change.officer_id, status_utc_ms=0)
+    if change.event_utc_ms < state.status_utc_ms:
+        return None, None
+    if change.status is OfficerStatusValue.DISPATCHED:
+        return None, None  # only a claim books an officer
+    holding = state.alert_id
+    update: dict[str, object] = {"status": change.status, "status_utc_ms": change.event_utc_ms}
+    withdrawal = None
+    if change.status in ACKNOWLEDGED:
+        update["dispatched_utc_ms"] = None  # acknowledged: the ack timer stops
+    elif change.status is OfficerStatusValue.BUSY and holding:
+        pass  # busy at the scene of their own alert
+    elif holding:
+        update["alert_id"] = None
+        update["dispatched_utc_ms"] = None
+        if change.status is OfficerStatusValue.OFF_DUTY and state.dispatched_utc_ms is not None:
+            withdrawal = ClaimResult(
+                alert_id=holding,
+                officer_id=state.officer_id,
+                accepted=False,
+                revoked=True,
+                reason="went_off_duty",
+            )
+    return state.model_copy(update=update), withdrawal
+
+
+def ack_expired(state: OfficerState, policy: DispatchPolicy, now_ms: int) -> bool:
+    return (
+        state.status is OfficerStatusValue.DISPATCHED
+        and state.dispatched_utc_ms is not None
+        and now_ms - state.dispatched_utc_ms > policy.ack_timeout_ms
+    )
+
+
+def release_unacknowledged(state: OfficerState, now_ms: int) -> tuple[OfficerState, ClaimResult]:
+    """An officer who did not acknowledge in time: free again, and the alert is told."""
+    assert state.alert_id is not None
+    released = state.model_copy(
+        update={
+            "status": OfficerStatusValue.AVAILABLE,
+            "alert_id": None,
+            "dispatched_utc_ms": None,
+            "status_utc_ms": max(state.status_utc_ms, now_ms),
+        }
+    )
+    withdrawal = ClaimResult(
+        alert_id=state.alert_id,
+        officer_id=state.officer_id,
+        accepted=False,
+        revoked=True,
+        reason="ack_timeout",
+        officer=released,
+    )
+    return released, withdrawal
+
+
+def add_backup(progress: AlertProgress, units: int) -> AlertProgress:
+    return progress.model_copy(
+        update={
+            "units_needed": progress.units_needed + units,
+            "backups": progress.backups + units,
+            "complete_utc_ms": None,
+            "waiting_noticed": False,
+        }
+    )
+
+
+def mark_progress(progress: AlertProgress, now_ms: int) -> AlertProgress:
+    """Stamp completion once every unit is assigned (kept a while to recognise replays)."""
+    complete = len(progress.assigned) >= progress.units_needed and not progress.pending
+    if complete and progress.complete_utc_ms is None:
+        return progress.model_copy(update={"complete_utc_ms": now_ms})
+    if not complete and progress.complete_utc_ms is not None:
+        return progress.model_copy(update={"complete_utc_ms": None})
+    return progress
 
 
 def _answer(
@@ -133,6 +236,11 @@ class ResultOutcome:
 def apply_claim_result(progress: AlertProgress, result: ClaimResult) -> ResultOutcome:
     oid = result.officer_id
     pending = tuple(p for p in progress.pending if p != oid)
+    if result.revoked:
+        assigned = tuple(a for a in progress.assigned if a != oid)
+        tried = progress.tried if oid in progress.tried else (*progress.tried, oid)
+        update = {"assigned": assigned, "pending": pending, "tried": tried}
+        return ResultOutcome(progress.model_copy(update=update))
     if not result.accepted:
         tried = progress.tried if oid in progress.tried else (*progress.tried, oid)
         return ResultOutcome(progress.model_copy(update={"pending": pending, "tried": tried}))
@@ -160,10 +268,21 @@ def build_assignment(
     policy: DispatchPolicy,
     assigned_utc_ms: int,
     zone: str,
+    units_needed: int = 1,
+    reason: Literal["dispatch", "backup", "reassignment"] = "dispatch",
+    cameras: Sequence[CameraRef] = (),
+    body_cameras: Sequence[BodyCamera] = (),
+    background: Sequence[BackgroundAlert] = (),
 ) -> Assignment:
     assert officer.lat is not None and officer.lon is not None
     assert officer.position_utc_ms is not None
     return Assignment(
+        units_needed=units_needed,
+        supervisor_notice=alert.priority <= policy.supervisor_priority,
+        reason=reason,
+        cameras=list(cameras),
+        body_cameras=list(body_cameras),
+        background=list(background),
         assignment_id=f"{alert.alert_id}:{officer.officer_id}",
         alert=AssignedAlert(
             alert_id=alert.alert_id,
@@ -189,10 +308,3 @@ def build_assignment(
         assigned_time=format_iso(assigned_utc_ms, zone),
         assigned_utc_ms=assigned_utc_ms,
     )
-
-
-_WGS84 = Geod(ellps="WGS84")
-
-
-def geodesic_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    return float(_WGS84.inv(lon1, lat1, lon2, lat2)[2])

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import h3
 
-from schemas.events import GpsPing, OfficerState, TimeQuality
+from schemas.events import (
+    GpsPing,
+    OfficerState,
+    OfficerStatusChange,
+    OfficerStatusValue,
+    TimeQuality,
+)
+from streams.errors import InvalidEvent, Reason
 from streams.rawfields import (
     LAT_NAMES,
     LON_NAMES,
@@ -70,4 +77,44 @@ def apply_ping(state: OfficerState | None, ping: GpsPing) -> OfficerState | None
             "h3_cell": ping.h3_cell,
             "position_utc_ms": ping.event_utc_ms,
         }
+    )
+
+
+STATUS_ALIASES: dict[str, OfficerStatusValue] = {
+    **{value.value: value for value in OfficerStatusValue},
+    "offduty": OfficerStatusValue.OFF_DUTY,
+    "off": OfficerStatusValue.OFF_DUTY,
+    "free": OfficerStatusValue.AVAILABLE,
+    "idle": OfficerStatusValue.AVAILABLE,
+    "ack": OfficerStatusValue.EN_ROUTE,
+    "acknowledged": OfficerStatusValue.EN_ROUTE,
+    "enroute": OfficerStatusValue.EN_ROUTE,
+    "arrived": OfficerStatusValue.ON_SCENE,
+    "onscene": OfficerStatusValue.ON_SCENE,
+    "下班": OfficerStatusValue.OFF_DUTY,
+    "空闲": OfficerStatusValue.AVAILABLE,
+    "已派警": OfficerStatusValue.DISPATCHED,
+    "出警": OfficerStatusValue.EN_ROUTE,
+    "到达现场": OfficerStatusValue.ON_SCENE,
+    "忙碌": OfficerStatusValue.BUSY,
+}
+
+
+def status_from_raw(
+    raw: RawEvent, *, zone: str, reference_ms: int, **_: object
+) -> OfficerStatusChange:
+    """Validate and normalise one status change from the officers' app. Raises InvalidEvent."""
+    officer_id = required_text(raw, OFFICER_NAMES)
+    text = required_text(raw, ("status", "state", "状态")).lower().replace("-", "_")
+    status = STATUS_ALIASES.get(text) or STATUS_ALIASES.get(text.replace("_", "").replace(" ", ""))
+    if status is None:
+        raise InvalidEvent(Reason.INVALID_FIELD, f"unknown officer status {text!r}")
+    instant = parse_instant(first_present(raw, TIME_NAMES), zone=zone, reference_ms=reference_ms)
+    return OfficerStatusChange(
+        officer_id=officer_id,
+        status=status,
+        alert_id=optional_text(raw, ("alert_id", "alertId", "incident_id")) or None,
+        event_time=instant.iso,
+        event_utc_ms=instant.utc_ms,
+        time_quality=TimeQuality(source_format=instant.source_format, inferred=instant.inferred),
     )

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     h3_resolution: int = Field(default=8, ge=5, le=11)
     dispatch_radius_m: float = Field(default=5000.0, gt=0)
     position_max_age_s: float = Field(default=300.0, gt=0)
+    ack_timeout_s: float = Field(
+        default=60.0, gt=0, description="An officer who does not acknowledge is released."
+    )
     sink_batch_size: int = Field(default=5000, ge=1)
     sink_flush_interval_s: float = Field(default=1.0, gt=0)
     session_timeout_s: float = Field(

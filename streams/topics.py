@@ -21,12 +21,19 @@ class TopicNames:
 
     gps_raw: str = "gps.pings"
     alerts_raw: str = "alerts.calls"
+    status_raw: str = "officer.status"
+    cameras_raw: str = "cameras.meta"
+    backup: str = "dispatch.backup"
     gps: str = "gps.pings.normalised"
     alerts: str = "alerts.normalised"
+    status: str = "officer.status.normalised"
+    cameras: str = "cameras.normalised"
     claims: str = "dispatch.claims"
     claim_results: str = "dispatch.claim-results"
+    ticks: str = "dispatch.ticks"
     assignments: str = "dispatch.assignments"
     unassigned: str = "dispatch.unassigned"
+    events: str = "dispatch.events"
     deadletter: str = "deadletter"
 
     @classmethod

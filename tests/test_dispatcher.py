@@ -1,0 +1,376 @@
+"""Dispatch behaviour through the same handlers the Faust agents run, driven by the
+broker-free replay (deterministic event time). The broker tests cover the wiring."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from streams.dispatch import DispatchPolicy
+from streams.replay import RecordedEvent, read_events, replay
+
+T0 = 1_700_000_000_000
+INCIDENT = (29.5630, 106.5516)
+NEAR = (29.5640, 106.5520)  # ~120 m
+MID = (29.5700, 106.5600)  # ~1.1 km
+FAR = (29.5900, 106.5900)  # ~4.8 km
+POLICY = DispatchPolicy(radius_m=5000, max_position_age_ms=300_000, ack_timeout_ms=60_000)
+
+
+def ping(officer: str, where: tuple[float, float], t: int) -> dict[str, Any]:
+    return {
+        "topic": "gps.pings",
+        "message": {"officer_id": officer, "lat": where[0], "lon": where[1], "ts": t},
+    }
+
+
+def alert(
+    alert_id: str,
+    t: int,
+    category: str = "theft",
+    where: tuple[float, float] = INCIDENT,
+    **extra: Any,
+) -> dict[str, Any]:
+    message = {
+        "alert_id": alert_id,
+        "category": category,
+        "lat": where[0],
+        "lon": where[1],
+        "time": t,
+        **extra,
+    }
+    return {"topic": "alerts.calls", "message": message}
+
+
+def status(officer: str, value: str, t: int) -> dict[str, Any]:
+    return {"topic": "officer.status", "message": {"officer_id": officer, "status": value, "ts": t}}
+
+
+def run(
+    records: list[dict[str, Any]], tail_ms: int = 0, policy: DispatchPolicy = POLICY
+) -> list[dict[str, Any]]:
+    lines = [orjson.dumps(r) for r in records]
+    return replay(read_events(lines, zone="Asia/Shanghai"), policy=policy, tail_ms=tail_ms).outputs
+
+
+def assignments(outputs: list[dict[str, Any]], alert_id: str | None = None) -> list[dict[str, Any]]:
+    return [
+        o["message"]
+        for o in outputs
+        if o["topic"] == "dispatch.assignments"
+        and alert_id in (None, o["message"]["alert"]["alert_id"])
+    ]
+
+
+def officers_of(outputs: list[dict[str, Any]], alert_id: str) -> list[str]:
+    return [a["officer"]["officer_id"] for a in assignments(outputs, alert_id)]
+
+
+def events(outputs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [
+        o["message"]
+        for o in outputs
+        if o["topic"] == "dispatch.events" and o["message"]["kind"] == kind
+    ]
+
+
+def test_nearest_available_officer_is_assigned_with_distance_and_eta() -> None:
+    out = run([ping("A", MID, T0), ping("B", NEAR, T0), ping("C", FAR, T0), alert("AL", T0 + 1000)])
+    [assignment] = assignments(out)
+    assert assignment["officer"]["officer_id"] == "B"
+    assert 100 < assignment["distance_m"] < 150 and assignment["eta_s"] > 0
+    assert assignment["assignment_id"] == "AL:B"
+
+
+def test_late_ping_does_not_move_officer_back() -> None:
+    out = run(
+        [
+            ping("A", FAR, T0 + 10_000),
+            ping("A", NEAR, T0 + 5_000),  # arrives later, happened earlier
+            ping("B", MID, T0 + 10_000),
+            alert("AL", T0 + 20_000),
+        ]
+    )
+    # replay orders by event time, so also send the late ping after the alert's decision point:
+    assert officers_of(out, "AL") == ["B"]
+
+
+def test_late_ping_in_arrival_order_is_ignored_by_the_officer_state() -> None:
+    from streams.officers import apply_ping, ping_from_raw
+
+    kwargs = {"zone": "Asia/Shanghai", "resolution": 8, "reference_ms": T0, "ingest_ms": T0}
+    newer = ping_from_raw(ping("A", FAR, T0 + 10_000)["message"], **kwargs)
+    older = ping_from_raw(ping("A", NEAR, T0 + 5_000)["message"], **kwargs)
+    state = apply_ping(None, newer)
+    assert state is not None
+    assert apply_ping(state, older) is None
+    assert apply_ping(state, newer) is None  # a duplicate changes nothing either
+
+
+def test_stale_officer_is_skipped() -> None:
+    out = run([ping("A", NEAR, T0), ping("B", MID, T0 + 400_000), alert("AL", T0 + 400_000)])
+    assert officers_of(out, "AL") == ["B"]  # A's position is 400 s old, over the 300 s limit
+
+
+def test_officer_without_ack_is_released_and_next_nearest_assigned() -> None:
+    out = run([ping("A", NEAR, T0), ping("B", MID, T0), alert("AL", T0 + 1000)], tail_ms=70_000)
+    assert officers_of(out, "AL") == ["A", "B"]
+    [timeout] = events(out, "ack_timeout")
+    assert timeout["officer_id"] == "A" and timeout["alert_id"] == "AL"
+    second = assignments(out, "AL")[1]
+    assert second["reason"] == "reassignment"
+
+
+def test_acknowledged_officer_keeps_the_alert() -> None:
+    out = run(
+        [
+            ping("A", NEAR, T0),
+            ping("B", MID, T0),
+            alert("AL", T0 + 1000),
+            status("A", "en_route", T0 + 20_000),
+        ],
+        tail_ms=120_000,
+    )
+    assert officers_of(out, "AL") == ["A"]
+    assert events(out, "ack_timeout") == []
+
+
+def test_backup_request_sends_next_nearest_unit() -> None:
+    out = run(
+        [
+            ping("A", NEAR, T0),
+            ping("B", MID, T0),
+            ping("C", FAR, T0),
+            alert("AL", T0 + 1000, category="dispute"),
+            status("A", "on_scene", T0 + 2000),
+            {
+                "topic": "dispatch.backup",
+                "message": {
+                    "alert_id": "AL",
+                    "officer_id": "A",
+                    "units": 1,
+                    "reason": "knife seen",
+                },
+                "timestamp_ms": T0 + 3000,
+            },
+        ]
+    )
+    assert officers_of(out, "AL") == ["A", "B"]
+    assert assignments(out, "AL")[1]["reason"] == "backup"
+    assert assignments(out, "AL")[1]["units_needed"] == 2
+    assert events(out, "backup_requested")[0]["officer_id"] == "A"
+
+
+def test_weapon_alert_gets_two_units_and_a_supervisor_notice() -> None:
+    out = run(
+        [
+            ping("A", NEAR, T0),
+            ping("B", MID, T0),
+            ping("C", FAR, T0),
+            alert("AL", T0 + 1000, "weapon"),
+        ]
+    )
+    assert officers_of(out, "AL") == ["A", "B"]
+    assert all(a["supervisor_notice"] and a["units_needed"] == 2 for a in assignments(out, "AL"))
+
+
+def test_no_officer_is_booked_twice_and_unassigned_alert_waits_then_drains() -> None:
+    out = run(
+        [
+            ping("A", NEAR, T0),
+            alert("AL1", T0 + 1000),
+            alert("AL2", T0 + 2000),  # A is taken: nobody else within the radius
+            status("A", "en_route", T0 + 3000),
+            status("A", "available", T0 + 30_000),
+            ping("A", NEAR, T0 + 30_000),
+        ],
+        tail_ms=5000,
+    )
+    assert officers_of(out, "AL1") == ["A"]
+    waiting = [o for o in out if o["topic"] == "dispatch.unassigned"]
+    assert [w["message"]["alert"]["alert_id"] for w in waiting] == ["AL2"]
+    assert waiting[0]["message"]["reason"] == "no_available_officer_within_radius"
+    assert officers_of(out, "AL2") == ["A"]  # drained once A was free again
+    first, second = assignments(out)
+    assert first["assigned_utc_ms"] < T0 + 30_000 <= second["assigned_utc_ms"]
+
+
+def test_waiting_queue_serves_priority_before_age() -> None:
+    out = run(
+        [
+            ping("A", NEAR, T0),
+            status("A", "busy", T0 + 100),
+            alert("NOISE", T0 + 1000, "noise"),  # priority 4, older
+            alert("THEFT", T0 + 2000, "theft"),  # priority 3, newer
+            status("A", "available", T0 + 10_000),
+            ping("A", NEAR, T0 + 10_000),
+        ],
+        tail_ms=3000,
+    )
+    assert officers_of(out, "THEFT") == ["A"]
+    assert officers_of(out, "NOISE") == []
+
+
+def test_off_duty_officer_is_not_a_candidate() -> None:
+    out = run(
+        [
+            ping("A", NEAR, T0),
+            ping("B", MID, T0),
+            status("A", "off_duty", T0 + 10),
+            alert("AL", T0 + 1000),
+        ]
+    )
+    assert officers_of(out, "AL") == ["B"]
+
+
+def test_cameras_are_chosen_by_field_of_view_and_body_cameras_follow_officers() -> None:
+    facing = {
+        "camera_id": "CAM-FACING",
+        "lat": 29.5620,
+        "lon": 106.5516,
+        "heading_deg": 0,
+        "fov_deg": 60,
+        "range_m": 200,
+        "ts": T0,
+    }
+    away = {**facing, "camera_id": "CAM-AWAY", "heading_deg": 180}
+    offline = {**facing, "camera_id": "CAM-OFF", "online": False}
+    body = {"camera_id": "BWC-A", "officer_id": "A", "kind": "body", "ts": T0}
+    out = run(
+        [
+            *({"topic": "cameras.meta", "message": m} for m in (facing, away, offline, body)),
+            ping("A", NEAR, T0),
+            alert("AL", T0 + 1000),
+        ]
+    )
+    [assignment] = assignments(out)
+    assert [c["camera_id"] for c in assignment["cameras"]] == ["CAM-FACING"]
+    assert assignment["cameras"][0]["bearing_deg"] == pytest.approx(0.0, abs=1.0)
+    assert assignment["body_cameras"] == [{"camera_id": "BWC-A", "officer_id": "A", "online": True}]
+
+
+def test_background_lists_earlier_alerts_at_the_address_and_from_the_caller() -> None:
+    out = run(
+        [
+            ping("A", NEAR, T0),
+            ping("B", MID, T0),
+            ping("C", FAR, T0),
+            alert("OLD1", T0 + 1000, address="解放碑 8 号", caller_phone="13800000001"),
+            alert(
+                "OLD2", T0 + 2000, where=FAR, address="elsewhere", caller_phone="+86 138 0000 0002"
+            ),
+            alert("NEW", T0 + 3000, address="解放碑8号", caller_phone="13800000002"),
+        ]
+    )
+    [assignment] = assignments(out, "NEW")
+    background = {b["alert_id"]: b["matched_on"] for b in assignment["background"]}
+    assert background == {"OLD2": ["caller"], "OLD1": ["address", "cell"]}
+
+
+def test_malformed_recorded_event_becomes_a_dead_letter_and_the_rest_goes_on() -> None:
+    out = run(
+        [
+            {
+                "topic": "gps.pings",
+                "message": {"officer_id": "A", "lat": 95, "lon": 106.5, "ts": T0},
+            },
+            ping("B", MID, T0),
+            alert("AL", T0 + 1000),
+        ]
+    )
+    [dead] = [o for o in out if o["topic"] == "deadletter"]
+    assert dead["reason"] == "out_of_range"
+    assert officers_of(out, "AL") == ["B"]
+
+
+def test_replay_is_deterministic() -> None:
+    records = [ping(f"O{i}", (29.55 + i * 0.002, 106.54 + i * 0.001), T0) for i in range(20)]
+    records += [
+        alert(
+            f"AL{i}",
+            T0 + 1000 + i,
+            "weapon" if i % 3 == 0 else "theft",
+            where=(29.55 + i * 0.003, 106.55),
+        )
+        for i in range(10)
+    ]
+    assert run(records, tail_ms=90_000) == run(list(reversed(records)), tail_ms=90_000)
+
+
+def test_tighter_radius_leaves_far_alert_unassigned() -> None:
+    records = [ping("A", FAR, T0), alert("AL", T0 + 1000)]
+    assert officers_of(run(records), "AL") == ["A"]
+    tight = DispatchPolicy(radius_m=1000, max_position_age_ms=300_000)
+    assert officers_of(run(records, policy=tight), "AL") == []
+
+
+def test_replay_command_writes_decisions_and_rejects_bad_arguments(tmp_path: Path) -> None:
+    events_file = tmp_path / "events.jsonl"
+    events_file.write_bytes(
+        b"\n".join(orjson.dumps(r) for r in [ping("A", NEAR, T0), alert("AL", T0 + 5)])
+    )
+    out_file = tmp_path / "out.jsonl"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "streams.cli",
+            "dispatch",
+            "replay",
+            str(events_file),
+            "--out",
+            str(out_file),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "1 assignments" in result.stdout
+    lines = [orjson.loads(line) for line in out_file.read_bytes().splitlines()]
+    assert [line["topic"] for line in lines] == ["dispatch.assignments", "dispatch.events"]
+    missing = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "streams.cli",
+            "dispatch",
+            "replay",
+            str(tmp_path / "nope"),
+            "--out",
+            str(out_file),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1
+    events_file.write_text('{"topic": "nonsense", "message": {}}\n')
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "streams.cli",
+            "dispatch",
+            "replay",
+            str(events_file),
+            "--out",
+            str(out_file),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 1 and "unknown topic" in bad.stderr and bad.stderr.count("\n") == 1
+
+
+def test_recorded_events_are_ordered_by_event_time() -> None:
+    lines = [orjson.dumps(ping("A", NEAR, T0 + 5)), orjson.dumps(ping("B", NEAR, T0))]
+    ordered = read_events(lines, zone="Asia/Shanghai")
+    assert [e.message["officer_id"] for e in ordered] == ["B", "A"]
+    assert isinstance(ordered[0], RecordedEvent)
