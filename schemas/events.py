@@ -60,6 +60,10 @@ class AlertCall(Message):
     event_utc_ms: UtcMs
     ingest_utc_ms: UtcMs
     time_quality: TimeQuality
+    text_repaired: bool = Field(default=False, description="Mojibake in address/description fixed.")
+    text_lossy: bool = Field(
+        default=False, description="Some characters were unrecoverable (U+FFFD)."
+    )
 
 
 class CameraMeta(Message):

@@ -47,6 +47,8 @@ def alert_row(msg: Mapping[str, Any]) -> dict[str, Any]:
     row = {name: msg[name] for name in keep}
     row["time_format"] = quality["source_format"]
     row["time_inferred"] = int(quality["inferred"])
+    row["text_repaired"] = int(msg.get("text_repaired", False))
+    row["text_lossy"] = int(msg.get("text_lossy", False))
     return row
 
 

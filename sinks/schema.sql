@@ -35,6 +35,8 @@ CREATE TABLE IF NOT EXISTS {db}.alerts (
     ingest_utc_ms Int64,
     time_format LowCardinality(String),
     time_inferred UInt8,
+    text_repaired UInt8,
+    text_lossy UInt8,
     ts DateTime64(3, 'UTC') MATERIALIZED fromUnixTimestamp64Milli(event_utc_ms)
 ) ENGINE = ReplacingMergeTree
 ORDER BY (alert_id);

@@ -17,6 +17,7 @@ from streams.rawfields import (
     required_float,
     required_text,
 )
+from streams.textfix import fold_fullwidth, repair_text
 from streams.timefmt import parse_instant
 
 ALERT_ID_NAMES = ("alert_id", "alertId", "incident_id", "id", "case_no", "警情编号")
@@ -56,11 +57,13 @@ def alert_from_raw(
     raw: RawEvent, *, zone: str, resolution: int, reference_ms: int, ingest_ms: int
 ) -> AlertCall:
     """Validate and normalise one raw alert call. Raises InvalidEvent."""
-    alert_id = required_text(raw, ALERT_ID_NAMES)
+    alert_id = fold_fullwidth(required_text(raw, ALERT_ID_NAMES))
     lat = required_float(raw, LAT_NAMES, -90.0, 90.0)
     lon = required_float(raw, LON_NAMES, -180.0, 180.0)
     instant = parse_instant(first_present(raw, TIME_NAMES), zone=zone, reference_ms=reference_ms)
     category = (optional_text(raw, CATEGORY_NAMES) or "other").strip().lower()
+    address = repair_text(optional_text(raw, ADDRESS_NAMES))
+    description = repair_text(optional_text(raw, DESCRIPTION_NAMES))
     return AlertCall(
         alert_id=alert_id,
         station_id=optional_text(raw, STATION_NAMES),
@@ -69,9 +72,11 @@ def alert_from_raw(
         lat=lat,
         lon=lon,
         h3_cell=h3.latlng_to_cell(lat, lon, resolution),
-        address=optional_text(raw, ADDRESS_NAMES),
-        description=optional_text(raw, DESCRIPTION_NAMES),
-        caller_phone=optional_text(raw, PHONE_NAMES),
+        address=address.text,
+        description=description.text,
+        caller_phone=fold_fullwidth(optional_text(raw, PHONE_NAMES)).strip(),
+        text_repaired=address.changed or description.changed,
+        text_lossy=address.lossy or description.lossy,
         event_time=instant.iso,
         event_utc_ms=instant.utc_ms,
         ingest_utc_ms=ingest_ms,

@@ -40,8 +40,14 @@ class HistoryEntry:
     @classmethod
     def of(cls, alert: AlertCall) -> HistoryEntry:
         return cls(
-            alert.alert_id, alert.category, alert.address, alert.description, alert.event_time,
-            alert.event_utc_ms, address_key(alert.address), alert.h3_cell,
+            alert.alert_id,
+            alert.category,
+            alert.address,
+            alert.description,
+            alert.event_time,
+            alert.event_utc_ms,
+            address_key(alert.address),
+            alert.h3_cell,
             phone_key(alert.caller_phone),
         )
 

@@ -24,6 +24,7 @@ from streams.rawfields import (
     required_float,
     required_text,
 )
+from streams.textfix import fold_fullwidth
 from streams.timefmt import parse_instant
 
 OFFICER_NAMES = ("officer_id", "officerId", "officer", "badge", "police_id", "警号")
@@ -34,7 +35,7 @@ def ping_from_raw(
     raw: RawEvent, *, zone: str, resolution: int, reference_ms: int, ingest_ms: int
 ) -> GpsPing:
     """Validate and normalise one raw ping. Raises InvalidEvent."""
-    officer_id = required_text(raw, OFFICER_NAMES)
+    officer_id = fold_fullwidth(required_text(raw, OFFICER_NAMES))
     lat = required_float(raw, LAT_NAMES, -90.0, 90.0)
     lon = required_float(raw, LON_NAMES, -180.0, 180.0)
     instant = parse_instant(first_present(raw, TIME_NAMES), zone=zone, reference_ms=reference_ms)
@@ -104,7 +105,7 @@ def status_from_raw(
     raw: RawEvent, *, zone: str, reference_ms: int, **_: object
 ) -> OfficerStatusChange:
     """Validate and normalise one status change from the officers' app. Raises InvalidEvent."""
-    officer_id = required_text(raw, OFFICER_NAMES)
+    officer_id = fold_fullwidth(required_text(raw, OFFICER_NAMES))
     text = required_text(raw, ("status", "state", "状态")).lower().replace("-", "_")
     status = STATUS_ALIASES.get(text) or STATUS_ALIASES.get(text.replace("_", "").replace(" ", ""))
     if status is None:
