@@ -17,6 +17,7 @@ from streams.rawfields import (
     required_float,
     required_text,
 )
+from streams.stations import StationBook
 from streams.textfix import fold_fullwidth, repair_text
 from streams.timefmt import parse_instant
 
@@ -54,19 +55,25 @@ def priority_of(category: str, explicit: object = None) -> int:
 
 
 def alert_from_raw(
-    raw: RawEvent, *, zone: str, resolution: int, reference_ms: int, ingest_ms: int
+    raw: RawEvent, *, stations: StationBook, resolution: int, reference_ms: int, ingest_ms: int
 ) -> AlertCall:
     """Validate and normalise one raw alert call. Raises InvalidEvent."""
     alert_id = fold_fullwidth(required_text(raw, ALERT_ID_NAMES))
     lat = required_float(raw, LAT_NAMES, -90.0, 90.0)
     lon = required_float(raw, LON_NAMES, -180.0, 180.0)
-    instant = parse_instant(first_present(raw, TIME_NAMES), zone=zone, reference_ms=reference_ms)
+    station_id = optional_text(raw, STATION_NAMES)
+    instant = parse_instant(
+        first_present(raw, TIME_NAMES),
+        zone=stations.zone_for(station_id),
+        convention=stations.convention_for(station_id),
+        reference_ms=reference_ms,
+    )
     category = (optional_text(raw, CATEGORY_NAMES) or "other").strip().lower()
     address = repair_text(optional_text(raw, ADDRESS_NAMES))
     description = repair_text(optional_text(raw, DESCRIPTION_NAMES))
     return AlertCall(
         alert_id=alert_id,
-        station_id=optional_text(raw, STATION_NAMES),
+        station_id=station_id,
         category=category,
         priority=priority_of(category, first_present(raw, ("priority",))),
         lat=lat,

@@ -35,6 +35,7 @@ from streams.officer_view import OfficerView
 from streams.officers import ping_from_raw, status_from_raw
 from streams.rawfields import STATION_NAMES, decode_json_object, first_present
 from streams.settings import Settings
+from streams.stations import StationBook
 from streams.topics import TopicNames
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,7 @@ def build_app(settings: Settings, bootstrap: str) -> faust.App:
     alert_inbox = raw_topic(names.alerts, names.claim_results, names.backup, names.ticks)
 
     # -- tables: global ones are replayed by every worker into in-memory views -------------
+    stations = StationBook(settings.zone, settings.stations)
     view = OfficerView(settings.h3_resolution)
     cameras = CameraRegistry(settings.h3_resolution)
     history = AlertHistory()
@@ -214,7 +216,7 @@ def build_app(settings: Settings, bootstrap: str) -> faust.App:
                 try:
                     parsed = parse(
                         decode_json_object(message.value or b""),
-                        zone=settings.zone,
+                        stations=stations,
                         resolution=settings.h3_resolution,
                         reference_ms=int(message.timestamp * 1000),
                         ingest_ms=now_ms(),

@@ -21,6 +21,7 @@ from streams.rawfields import (
     required_float,
     required_text,
 )
+from streams.stations import StationBook
 from streams.timefmt import parse_instant
 
 _GEOD = Geod(ellps="WGS84")
@@ -193,7 +194,9 @@ def _camera_id(meta: CameraMeta) -> str:
 CAMERA_ID_NAMES = ("camera_id", "cameraId", "id", "device_id", "设备编号")
 
 
-def camera_from_raw(raw: RawEvent, *, zone: str, reference_ms: int, **_: object) -> CameraMeta:
+def camera_from_raw(
+    raw: RawEvent, *, stations: StationBook, reference_ms: int, **_: object
+) -> CameraMeta:
     """Validate and normalise one raw camera metadata record. Raises InvalidEvent."""
     camera_id = required_text(raw, CAMERA_ID_NAMES)
     officer_id = optional_text(raw, ("officer_id", "officer", "badge", "警号")) or None
@@ -204,14 +207,18 @@ def camera_from_raw(raw: RawEvent, *, zone: str, reference_ms: int, **_: object)
     has_position = first_present(raw, LAT_NAMES) is not None
     if kind == "fixed" and not has_position:
         raise InvalidEvent(Reason.MISSING_FIELD, "a fixed camera needs lat/lon")
+    station_id = optional_text(raw, STATION_NAMES)
     instant = parse_instant(
-        first_present(raw, TIME_NAMES) or reference_ms, zone=zone, reference_ms=reference_ms
+        first_present(raw, TIME_NAMES) or reference_ms,
+        zone=stations.zone_for(station_id),
+        convention=stations.convention_for(station_id),
+        reference_ms=reference_ms,
     )
     online = first_present(raw, ("online", "status"))
     return CameraMeta(
         camera_id=camera_id,
         kind=kind,  # type: ignore[arg-type]  # checked above
-        station_id=optional_text(raw, STATION_NAMES),
+        station_id=station_id,
         officer_id=officer_id,
         lat=required_float(raw, LAT_NAMES, -90.0, 90.0) if has_position else None,
         lon=required_float(raw, LON_NAMES, -180.0, 180.0) if has_position else None,

@@ -24,6 +24,7 @@ from streams.rawfields import (
     required_float,
     required_text,
 )
+from streams.stations import StationBook
 from streams.textfix import fold_fullwidth
 from streams.timefmt import parse_instant
 
@@ -32,19 +33,25 @@ EVENT_ID_NAMES = ("event_id", "id", "ping_id", "msg_id")
 
 
 def ping_from_raw(
-    raw: RawEvent, *, zone: str, resolution: int, reference_ms: int, ingest_ms: int
+    raw: RawEvent, *, stations: StationBook, resolution: int, reference_ms: int, ingest_ms: int
 ) -> GpsPing:
     """Validate and normalise one raw ping. Raises InvalidEvent."""
     officer_id = fold_fullwidth(required_text(raw, OFFICER_NAMES))
     lat = required_float(raw, LAT_NAMES, -90.0, 90.0)
     lon = required_float(raw, LON_NAMES, -180.0, 180.0)
-    instant = parse_instant(first_present(raw, TIME_NAMES), zone=zone, reference_ms=reference_ms)
+    station_id = optional_text(raw, STATION_NAMES)
+    instant = parse_instant(
+        first_present(raw, TIME_NAMES),
+        zone=stations.zone_for(station_id),
+        convention=stations.convention_for(station_id),
+        reference_ms=reference_ms,
+    )
     event_id = optional_text(raw, EVENT_ID_NAMES) or f"{officer_id}@{instant.utc_ms}"
     accuracy = first_present(raw, ("accuracy_m", "accuracy", "acc"))
     return GpsPing(
         event_id=event_id,
         officer_id=officer_id,
-        station_id=optional_text(raw, STATION_NAMES),
+        station_id=station_id,
         lat=lat,
         lon=lon,
         h3_cell=h3.latlng_to_cell(lat, lon, resolution),
@@ -102,7 +109,7 @@ STATUS_ALIASES: dict[str, OfficerStatusValue] = {
 
 
 def status_from_raw(
-    raw: RawEvent, *, zone: str, reference_ms: int, **_: object
+    raw: RawEvent, *, stations: StationBook, reference_ms: int, **_: object
 ) -> OfficerStatusChange:
     """Validate and normalise one status change from the officers' app. Raises InvalidEvent."""
     officer_id = fold_fullwidth(required_text(raw, OFFICER_NAMES))
@@ -110,7 +117,13 @@ def status_from_raw(
     status = STATUS_ALIASES.get(text) or STATUS_ALIASES.get(text.replace("_", "").replace(" ", ""))
     if status is None:
         raise InvalidEvent(Reason.INVALID_FIELD, f"unknown officer status {text!r}")
-    instant = parse_instant(first_present(raw, TIME_NAMES), zone=zone, reference_ms=reference_ms)
+    station_id = optional_text(raw, STATION_NAMES)
+    instant = parse_instant(
+        first_present(raw, TIME_NAMES),
+        zone=stations.zone_for(station_id),
+        convention=stations.convention_for(station_id),
+        reference_ms=reference_ms,
+    )
     return OfficerStatusChange(
         officer_id=officer_id,
         status=status,

@@ -31,6 +31,7 @@ from streams.errors import ConfigError, InvalidEvent, Reason
 from streams.officer_view import OfficerView
 from streams.officers import ping_from_raw, status_from_raw
 from streams.rawfields import TIME_NAMES, first_present
+from streams.stations import StationBook
 from streams.timefmt import parse_instant
 
 PUBLISHED = ("assignments", "unassigned", "events")
@@ -165,7 +166,7 @@ def _handle_input(
             return
         parsed = parsers[event.topic](
             event.message,
-            zone=zone,
+            stations=StationBook(zone),
             resolution=resolution,
             reference_ms=event.timestamp_ms or now,
             ingest_ms=now,

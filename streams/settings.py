@@ -3,10 +3,13 @@ them, CLI flags override both."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from streams.stations import StationSettings
 
 ENV_PREFIX = "SMART_STATION_"
 
@@ -38,6 +41,11 @@ class Settings(BaseSettings):
     topic_prefix: str = Field(default="", description="Prefix for every topic name (namespacing).")
     topic_partitions: int = Field(default=4, ge=1, le=1024)
     zone: str = Field(default="Asia/Shanghai", description="Default station time zone (IANA).")
+    stations: dict[str, StationSettings] = Field(
+        default_factory=dict,
+        description='Per-station conventions (JSON): {"ST-07": {"zone": "Asia/Urumqi", '
+        '"day_first": true, "twelve_hour": false}}.',
+    )
     h3_resolution: int = Field(default=8, ge=5, le=11)
     dispatch_radius_m: float = Field(default=5000.0, gt=0)
     position_max_age_s: float = Field(default=300.0, gt=0)
@@ -74,5 +82,6 @@ def settings_env(settings: Settings) -> dict[str, str]:
             continue
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
-        env[f"{ENV_PREFIX}{name.upper()}"] = str(value)
+        text = json.dumps(value) if isinstance(value, dict | list) else str(value)
+        env[f"{ENV_PREFIX}{name.upper()}"] = text
     return env

@@ -102,8 +102,9 @@ def test_late_ping_does_not_move_officer_back() -> None:
 
 def test_late_ping_in_arrival_order_is_ignored_by_the_officer_state() -> None:
     from streams.officers import apply_ping, ping_from_raw
+    from streams.stations import StationBook
 
-    kwargs = {"zone": "Asia/Shanghai", "resolution": 8, "reference_ms": T0, "ingest_ms": T0}
+    kwargs = {"stations": StationBook(), "resolution": 8, "reference_ms": T0, "ingest_ms": T0}
     newer = ping_from_raw(ping("A", FAR, T0 + 10_000)["message"], **kwargs)
     older = ping_from_raw(ping("A", NEAR, T0 + 5_000)["message"], **kwargs)
     state = apply_ping(None, newer)

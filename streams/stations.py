@@ -1,0 +1,38 @@
+"""Per-station conventions: each station's time zone and how its systems write ambiguous times.
+Configured in settings (`SMART_STATION_STATIONS`, JSON); unknown stations use the default zone."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ConfigDict
+
+from streams.timefmt import SourceConvention
+
+
+class StationSettings(BaseModel):
+    """One station's entry in `SMART_STATION_STATIONS`, e.g.
+    `{"ST-07": {"zone": "Asia/Urumqi", "day_first": true, "twelve_hour": false}}`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    zone: str | None = None
+    day_first: bool | None = None
+    twelve_hour: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StationBook:
+    default_zone: str = "Asia/Shanghai"
+    stations: Mapping[str, StationSettings] = field(default_factory=dict)
+
+    def zone_for(self, station_id: str) -> str:
+        entry = self.stations.get(station_id)
+        return entry.zone if entry is not None and entry.zone else self.default_zone
+
+    def convention_for(self, station_id: str) -> SourceConvention | None:
+        entry = self.stations.get(station_id)
+        if entry is None:
+            return None
+        return SourceConvention(day_first=entry.day_first, twelve_hour=entry.twelve_hour)
