@@ -33,6 +33,7 @@ def table_router(names: TopicNames) -> dict[str, str]:
         names.gps: "gps_pings",
         names.alerts: "alerts",
         names.assignments: "assignments",
+        names.events: "dispatch_events",
         names.deadletter: "dead_letters",
     }
 
@@ -101,4 +102,6 @@ def _row_for(table: str, value: bytes, headers: list[tuple[str, bytes]]) -> dict
         return rows.gps_row(message)
     if table == "alerts":
         return rows.alert_row(message)
+    if table == "dispatch_events":
+        return rows.dispatch_event_row(message)
     return rows.assignment_row(message, value)

@@ -74,6 +74,11 @@ def assignment_row(msg: Mapping[str, Any], payload: bytes) -> dict[str, Any]:
     }
 
 
+def dispatch_event_row(msg: Mapping[str, Any]) -> dict[str, Any]:
+    keep = ("kind", "alert_id", "officer_id", "detail", "at_utc_ms")
+    return {name: msg[name] for name in keep}
+
+
 def dead_letter_row(value: bytes | None, headers: Sequence[tuple[str, bytes]]) -> dict[str, Any]:
     meta = {k: v.decode(errors="replace") for k, v in headers}
     return {

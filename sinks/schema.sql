@@ -62,6 +62,16 @@ CREATE TABLE IF NOT EXISTS {db}.assignments (
 ) ENGINE = ReplacingMergeTree
 ORDER BY (assignment_id);
 
+CREATE TABLE IF NOT EXISTS {db}.dispatch_events (
+    kind LowCardinality(String),
+    alert_id String,
+    officer_id String,
+    detail String,
+    at_utc_ms Int64,
+    ts DateTime64(3, 'UTC') MATERIALIZED fromUnixTimestamp64Milli(at_utc_ms)
+) ENGINE = ReplacingMergeTree
+ORDER BY (alert_id, at_utc_ms, kind, officer_id);
+
 CREATE TABLE IF NOT EXISTS {db}.dead_letters (
     source_topic LowCardinality(String),
     source_partition Int32,

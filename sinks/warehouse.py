@@ -20,7 +20,7 @@ from streams.errors import ConfigError, StackError
 log = logging.getLogger(__name__)
 
 SCHEMA_SQL = Path(__file__).with_name("schema.sql")
-TABLES = ("gps_pings", "alerts", "assignments", "dead_letters")
+TABLES = ("gps_pings", "alerts", "assignments", "dispatch_events", "dead_letters")
 
 
 class SinkBackpressure(StackError):

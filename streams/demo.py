@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from infra.stack import bootstrap_for, embedded_broker, prepare_topics, warehouse_for
 from sinks.loader import run_loader
-from sinks.warehouse import Warehouse
+from sinks.warehouse import TABLES, Warehouse
 from streams import simulate
 from streams.errors import StackError
 from streams.settings import Settings
@@ -195,9 +195,7 @@ def _await_warehouse(warehouse: Warehouse, summary: DemoSummary, timeout_s: floa
     deadline = time.monotonic() + timeout_s
     valid_pings = summary.pings_sent
     while time.monotonic() < deadline:
-        counts = {
-            t: warehouse.count(t) for t in ("gps_pings", "alerts", "assignments", "dead_letters")
-        }
+        counts = {t: warehouse.count(t) for t in TABLES}
         summary.warehouse_rows = counts
         if counts["gps_pings"] >= valid_pings and counts["assignments"] >= len(summary.assignments):
             return

@@ -142,6 +142,8 @@ def test_alert_is_assigned_to_nearest_officer_and_lands_in_warehouse(
     [row] = warehouse.query("SELECT officer_id, alert_id, distance_m FROM {db}.assignments")
     assert row["officer_id"] == "OFF-A" and row["alert_id"] == "AL-1"
     assert warehouse.count("alerts") == 1
+    [event] = warehouse.query("SELECT kind, alert_id, officer_id FROM {db}.dispatch_events")
+    assert event == {"kind": "assigned", "alert_id": "AL-1", "officer_id": "OFF-A"}
     [dead] = warehouse.query("SELECT reason, source_topic FROM {db}.dead_letters")
     assert dead == {"reason": "invalid_json", "source_topic": topics.gps_raw}
 
