@@ -203,7 +203,7 @@ def build_app(settings: Settings, bootstrap: str) -> faust.App:
             return InvalidEvent(Reason.INVALID_FIELD, f"{where}: {detail['msg']}")
         if isinstance(exc, orjson.JSONDecodeError):
             return InvalidEvent(Reason.INVALID_JSON, str(exc))
-        log.error("unexpected error decoding an event: %r", exc)
+        log.error("unexpected error handling an event: %r", exc)
         return InvalidEvent(Reason.INTERNAL_ERROR, repr(exc))
 
     # -- normalising agents (raw station formats -> typed events, or the dead-letter topic) --
@@ -234,50 +234,56 @@ def build_app(settings: Settings, bootstrap: str) -> faust.App:
     normaliser(status_raw, normalised["status"], status_from_raw, "officer_id")
     normaliser(cameras_raw, normalised["cameras"], camera_from_raw, "camera_id")
 
+    def officer_side(event: faust.types.EventT) -> list[Outbound]:
+        topic, value = event.message.topic, event.message.value or b""
+        if topic == names.gps:
+            return dispatcher.on_ping(GpsPing.model_validate_json(value))
+        if topic == names.status:
+            return dispatcher.on_status(OfficerStatusChange.model_validate_json(value))
+        if topic == names.claims:
+            return dispatcher.on_claim(Claim.model_validate_json(value), now_ms())
+        tick = Tick.model_validate_json(value)
+        return dispatcher.on_officer_tick(tick, event.message.partition)
+
+    def alert_side(event: faust.types.EventT) -> list[Outbound]:
+        topic, value = event.message.topic, event.message.value or b""
+        if topic == names.alerts:
+            return dispatcher.on_alert(AlertCall.model_validate_json(value), now_ms())
+        if topic == names.claim_results:
+            return dispatcher.on_claim_result(ClaimResult.model_validate_json(value), now_ms())
+        if topic == names.backup:
+            return dispatcher.on_backup(BackupRequest.model_validate_json(value), now_ms())
+        tick = Tick.model_validate_json(value)
+        return dispatcher.on_alert_tick(tick, event.message.partition)
+
+    def camera_side(event: faust.types.EventT) -> list[Outbound]:
+        return dispatcher.on_camera(CameraMeta.model_validate_json(event.message.value or b""))
+
+    async def run_guarded(
+        stream: faust.StreamT, handle: Callable[[faust.types.EventT], list[Outbound]]
+    ) -> None:
+        """A message that cannot be handled is dead-lettered; the partition keeps going."""
+        async for event in stream.events():
+            try:
+                out = handle(event)
+            except Exception as exc:
+                await dead_letter(event, invalid_event(exc))
+                continue
+            await send_all(out)
+
     # -- the officer partition: sole writer of each officer's state --------------------------
     @app.agent(officer_inbox, name="officer-state")
     async def officer_partition(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            topic, value = event.message.topic, event.message.value
-            if topic == names.gps:
-                out = dispatcher.on_ping(GpsPing.model_validate_json(value))
-            elif topic == names.status:
-                out = dispatcher.on_status(OfficerStatusChange.model_validate_json(value))
-            elif topic == names.claims:
-                out = dispatcher.on_claim(Claim.model_validate_json(value), now_ms())
-            else:
-                tick = Tick.model_validate_json(value)
-                out = dispatcher.on_officer_tick(tick, event.message.partition)
-            await send_all(out)
+        await run_guarded(stream, officer_side)
 
     # -- the alert partition: owner of each alert's dispatch progress -----------------------
     @app.agent(alert_inbox, name="alert-dispatch")
     async def alert_partition(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            topic, value = event.message.topic, event.message.value
-            if topic == names.alerts:
-                out = dispatcher.on_alert(AlertCall.model_validate_json(value), now_ms())
-            elif topic == names.claim_results:
-                result = ClaimResult.model_validate_json(value)
-                out = dispatcher.on_claim_result(result, now_ms())
-            elif topic == names.backup:
-                try:
-                    request = BackupRequest.model_validate_json(value or b"")
-                except ValidationError as exc:
-                    await dead_letter(event, invalid_event(exc))
-                    continue
-                out = dispatcher.on_backup(request, now_ms())
-            else:
-                tick = Tick.model_validate_json(value)
-                out = dispatcher.on_alert_tick(tick, event.message.partition)
-            await send_all(out)
+        await run_guarded(stream, alert_side)
 
     @app.agent(normalised["cameras"], name="camera-registry")
     async def camera_partition(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            await send_all(
-                dispatcher.on_camera(CameraMeta.model_validate_json(event.message.value))
-            )
+        await run_guarded(stream, camera_side)
 
     # -- the clock: the leader ticks every partition, timeouts run in the partitions' streams -
     @app.timer(TICK_INTERVAL_S, on_leader=True)
