@@ -67,12 +67,13 @@ def test_malformed_events_go_to_dead_letters_and_good_ones_are_normalised(
         producer.send(topics.status_raw, value=bad_status)
         producer.send(topics.status_raw, value=status)
         producer.send(topics.cameras_raw, value=camera)
+        producer.send(topics.backup, key=b"AL-404", value=b"not a backup request")
         producer.flush()
         pings = consume(kafka_bootstrap, topics.gps, until=lambda r: len(r) >= 1)
         alerts = consume(kafka_bootstrap, topics.alerts, until=lambda r: len(r) >= 1)
         statuses = consume(kafka_bootstrap, topics.status, until=lambda r: len(r) >= 1)
         cameras = consume(kafka_bootstrap, topics.cameras, until=lambda r: len(r) >= 1)
-        dead = consume(kafka_bootstrap, topics.deadletter, until=lambda r: len(r) >= 4, raw=True)
+        dead = consume(kafka_bootstrap, topics.deadletter, until=lambda r: len(r) >= 5, raw=True)
     finally:
         worker.stop()
 
@@ -92,6 +93,7 @@ def test_malformed_events_go_to_dead_letters_and_good_ones_are_normalised(
 
     by_value = {record.value: record for record in dead}
     assert set(by_value) == {
+        b"not a backup request",
         bad_bytes,
         impossible,
         ambiguous,
@@ -103,6 +105,7 @@ def test_malformed_events_go_to_dead_letters_and_good_ones_are_normalised(
         impossible: "invalid_time",
         ambiguous: "ambiguous_time",
         bad_status: "invalid_field",
+        b"not a backup request": "invalid_field",  # the dispatch agent keeps going too
     }
     headers = dict(by_value[impossible].headers)
     assert headers["source_topic"].decode() == topics.gps_raw
