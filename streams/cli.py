@@ -167,6 +167,47 @@ def schemas(
         typer.echo(f"wrote {path}")
 
 
+dashboards_cli = typer.Typer(no_args_is_help=True, help="Grafana dashboards kept as code.")
+cli.add_typer(dashboards_cli, name="dashboards")
+
+
+@dashboards_cli.command("build")
+def dashboards_build() -> None:
+    """Write the dashboard JSON files from their Python definitions."""
+    from dashboards.build import write_dashboards
+
+    for path in write_dashboards(settings().warehouse_database):
+        typer.echo(f"wrote {path}")
+
+
+@dashboards_cli.command("check")
+def dashboards_check() -> None:
+    """Fail if a dashboard file is stale or invalid."""
+    from dashboards.build import check_dashboards
+
+    problems = check_dashboards(settings().warehouse_database)
+    if problems:
+        fail("; ".join(problems))
+    typer.echo("dashboards up to date and valid")
+
+
+@dashboards_cli.command("push")
+def dashboards_push(
+    grafana_url: Annotated[str, typer.Option(envvar="SMART_STATION_GRAFANA_URL")],
+    token: Annotated[
+        str, typer.Option(envvar="SMART_STATION_GRAFANA_TOKEN", help="API token (never printed).")
+    ],
+    folder_uid: Annotated[str | None, typer.Option(help="Grafana folder uid.")] = None,
+) -> None:
+    """Create or update the dashboards in a Grafana (needs the ClickHouse datasource plugin)."""
+    from dashboards.publish import push_dashboards
+
+    for url in push_dashboards(
+        grafana_url, token, folder_uid, database=settings().warehouse_database
+    ):
+        typer.echo(f"pushed {url}")
+
+
 dispatch_cli = typer.Typer(no_args_is_help=True, help="Dispatch tools.")
 cli.add_typer(dispatch_cli, name="dispatch")
 
@@ -209,6 +250,104 @@ def dispatch_replay(
 
 
 # --- harmonise (bulk jobs): begin ---
+@cli.command()
+def harmonise(
+    inputs: Annotated[
+        list[Path] | None, typer.Argument(help="CSV or JSON Lines files, in order.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Output file (.csv, .jsonl).")] = None,
+    rejects: Annotated[
+        Path | None, typer.Option(help="Rejected rows [default: OUT's <stem>.rejects<suffix>].")
+    ] = None,
+    out_format: Annotated[
+        str | None, typer.Option("--format", help="csv|jsonl [default: OUT's suffix].")
+    ] = None,
+    zone: Annotated[
+        str | None, typer.Option(help="Zone of naive times [default: SMART_STATION_ZONE].")
+    ] = None,
+    time_columns: Annotated[
+        str | None, typer.Option(help="a,b: the time columns [default: found by name].")
+    ] = None,
+    text_columns: Annotated[
+        str | None, typer.Option(help="a,b: columns to repair [default: all but times].")
+    ] = None,
+    reference_column: Annotated[
+        str | None, typer.Option(help="Column giving each row's context instant.")
+    ] = None,
+    day_first: Annotated[
+        bool | None, typer.Option("--day-first/--month-first", help="How 03/04/2022 reads.")
+    ] = None,
+    twelve_hour: Annotated[
+        bool, typer.Option("--twelve-hour", help="Source writes 12-hour clocks, maybe no AM/PM.")
+    ] = False,
+    workers: Annotated[int | None, typer.Option(min=1, help="Processes [default: cores].")] = None,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
+    from_topic: Annotated[str | None, typer.Option(help="Read this topic, not files.")] = None,
+    start_offset: Annotated[int | None, typer.Option(min=0, help="First offset read.")] = None,
+    end_offset: Annotated[int | None, typer.Option(min=0, help="Offset to stop before.")] = None,
+    since: Annotated[str | None, typer.Option(help="First message time read.")] = None,
+    until: Annotated[str | None, typer.Option(help="Message time to stop before.")] = None,
+    to_topic: Annotated[str | None, typer.Option(help="Write to this topic, not a file.")] = None,
+    rejects_topic: Annotated[
+        str | None, typer.Option(help="Rejects topic [default: TO_TOPIC.rejects].")
+    ] = None,
+) -> None:
+    """Harmonise times, text and identifiers of CSV / JSON Lines files or a topic range.
+    Exit 0: every row written; 3: some rows rejected; 1: the job failed; 2: bad arguments."""
+    from streams.errors import ConfigError, InvalidEvent
+    from streams.harmonise import HarmoniseOptions, TopicRange, harmonise_files, harmonise_topic
+    from streams.timefmt import SourceConvention, parse_instant
+
+    def names(text: str | None) -> tuple[str, ...] | None:
+        return None if text is None else tuple(n.strip() for n in text.split(",") if n.strip())
+
+    if bool(inputs) == bool(from_topic):
+        fail("give input files or --from-topic (one of them)", 2)
+    if not from_topic and (to_topic or rejects_topic or since or until or end_offset is not None):
+        fail("--to-topic, --rejects-topic, --since, --until and offsets need --from-topic", 2)
+    if (since or until) and (start_offset is not None or end_offset is not None):
+        fail("give offsets or --since/--until, not both", 2)
+    if (out is None) == (to_topic is None):
+        fail("give --out or --to-topic (one of them)", 2)
+    conf = settings()
+    options = HarmoniseOptions(
+        zone=zone or conf.zone,
+        convention=SourceConvention(day_first=day_first, twelve_hour=twelve_hour or None),
+        time_columns=names(time_columns),
+        text_columns=names(text_columns),
+        reference_column=reference_column,
+    )
+    common: dict[str, Any] = {"options": options, "workers": workers, "progress": not no_progress}
+    try:
+        if inputs:
+            assert out is not None
+            summary = harmonise_files(inputs, out, rejects=rejects, out_format=out_format, **common)
+        else:
+            from infra.stack import bootstrap_for
+
+            when = [
+                parse_instant(t, zone=options.zone).utc_ms if t else None for t in (since, until)
+            ]
+            window = TopicRange(start_offset, end_offset, when[0], when[1])
+            summary = harmonise_topic(
+                bootstrap_for(conf),
+                str(from_topic),
+                window=window,
+                out=out,
+                to_topic=to_topic,
+                rejects=rejects,
+                rejects_topic=rejects_topic,
+                partitions=conf.topic_partitions,
+                **common,
+            )
+    except (ConfigError, InvalidEvent) as exc:
+        fail(str(exc), 2)
+    for line in summary.lines():
+        typer.echo(line)
+    if summary.rows_rejected:
+        raise typer.Exit(3)
+
+
 # --- harmonise (bulk jobs): end ---
 
 

@@ -1,0 +1,183 @@
+"""一图通览, the one-map command view: every officer's latest position, the incidents and the
+dispatches on one map, with the few numbers a command room watches.
+
+Positions and "last hour" are relative to the end of the dashboard's time range, so the wall
+screen shows now and an analyst can replay any past moment."""
+
+from __future__ import annotations
+
+from dashboards.model import Dashboard, MapLayer, Query, geomap, stat, table
+from dashboards.variables import DATASOURCE, FRESH, STATION
+
+UID = "smart-station-command-map"
+
+OFFICERS_REPORTING = """
+SELECT uniqExact(officer_id) AS officers
+FROM {db}.gps_pings
+WHERE ts > $__toTime - INTERVAL ${fresh} MINUTE AND ts <= $__toTime
+  AND station_id IN (${station:singlequote})
+"""
+
+ALERTS_LAST_HOUR = """
+SELECT count() AS alerts
+FROM {db}.alerts FINAL
+WHERE ts > $__toTime - INTERVAL 1 HOUR AND ts <= $__toTime
+  AND station_id IN (${station:singlequote})
+"""
+
+ASSIGNED_SHARE = """
+SELECT countIf(alert_id IN (SELECT alert_id FROM {db}.assignments)) / greatest(count(), 1)
+    AS assigned_share
+FROM {db}.alerts FINAL
+WHERE $__timeFilter(ts) AND station_id IN (${station:singlequote})
+"""
+
+WAITING = """
+SELECT countIf(alert_id NOT IN (SELECT alert_id FROM {db}.assignments)) AS waiting
+FROM {db}.alerts FINAL
+WHERE $__timeFilter(ts) AND station_id IN (${station:singlequote})
+"""
+
+# The latest position per officer: one argMax over a tuple keeps lat/lon/station together and
+# avoids aliases shadowing columns (older ClickHouse servers reject that).
+OFFICER_POSITIONS = """
+SELECT
+    officer_id,
+    latest.1 AS lat,
+    latest.2 AS lon,
+    latest.3 AS station,
+    latest.4 AS last_seen,
+    officer_id IN (
+        SELECT officer_id FROM {db}.assignments
+        WHERE ts > $__toTime - INTERVAL 1 HOUR AND ts <= $__toTime
+    ) AS dispatched_last_hour
+FROM (
+    SELECT officer_id, argMax((lat, lon, station_id, ts), event_utc_ms) AS latest
+    FROM {db}.gps_pings
+    WHERE ts > $__toTime - INTERVAL ${fresh} MINUTE AND ts <= $__toTime
+      AND station_id IN (${station:singlequote})
+    GROUP BY officer_id
+)
+"""
+
+INCIDENTS = """
+SELECT
+    alert_id,
+    ts AS alert_time,
+    station_id AS station,
+    category,
+    priority,
+    lat,
+    lon,
+    address,
+    units_assigned
+FROM {db}.alerts FINAL
+LEFT JOIN (
+    SELECT alert_id, count() AS units_assigned FROM {db}.assignments FINAL GROUP BY alert_id
+) AS dispatched USING (alert_id)
+WHERE $__timeFilter(ts) AND station_id IN (${station:singlequote})
+ORDER BY alert_time DESC
+"""
+
+DISPATCHED_OFFICERS = """
+SELECT
+    assignment_id,
+    alert_id,
+    officer_id,
+    officer_lat AS lat,
+    officer_lon AS lon,
+    distance_m,
+    eta_s,
+    ts AS assigned_at
+FROM {db}.assignments FINAL
+WHERE $__timeFilter(ts) AND station_id IN (${station:singlequote})
+"""
+
+RECENT_INCIDENTS = """
+SELECT
+    alert_id,
+    ts AS alert_time,
+    station_id AS station,
+    category,
+    priority,
+    address,
+    officers,
+    first_assigned_s
+FROM {db}.alerts FINAL
+LEFT JOIN (
+    SELECT
+        alert_id,
+        arrayStringConcat(groupArray(officer_id), ', ') AS officers,
+        min(assigned_utc_ms - alert_utc_ms) / 1000 AS first_assigned_s
+    FROM {db}.assignments FINAL
+    GROUP BY alert_id
+) AS dispatched USING (alert_id)
+WHERE $__timeFilter(ts) AND station_id IN (${station:singlequote})
+ORDER BY alert_time DESC
+LIMIT 200
+"""
+
+
+def command_map() -> Dashboard:
+    return Dashboard(
+        uid=UID,
+        title="一图通览 · One-map command view",
+        description="Live officer positions, incidents and dispatches on one map.",
+        time_from="now-1h",
+        refresh="10s",
+        variables=[DATASOURCE, STATION, FRESH],
+        rows=[
+            [
+                stat(
+                    "Officers reporting",
+                    OFFICERS_REPORTING,
+                    desc="Officers with a position in the last ${fresh} minutes.",
+                ),
+                stat("Alerts, last hour", ALERTS_LAST_HOUR),
+                stat(
+                    "Alerts assigned",
+                    ASSIGNED_SHARE,
+                    unit="percentunit",
+                    desc="Share of the time range's alerts with at least one officer assigned.",
+                ),
+                stat(
+                    "Alerts waiting",
+                    WAITING,
+                    desc="Alerts in the time range without any assignment.",
+                ),
+            ],
+            [
+                geomap(
+                    "District map",
+                    [
+                        MapLayer(
+                            "Officers",
+                            Query(OFFICER_POSITIONS, ref_id="officers"),
+                            color="blue",
+                            label_field="officer_id",
+                        ),
+                        MapLayer(
+                            "Incidents",
+                            Query(INCIDENTS, ref_id="incidents"),
+                            color="red",
+                            symbol="triangle",
+                            size=10,
+                            label_field="category",
+                        ),
+                        MapLayer(
+                            "Dispatched officers",
+                            Query(DISPATCHED_OFFICERS, ref_id="dispatched"),
+                            color="orange",
+                            symbol="star",
+                            size=8,
+                            label_field="alert_id",
+                        ),
+                    ],
+                    desc="Blue: latest position of every officer reporting in the last "
+                    "${fresh} minutes. Red: incidents in the time range. Orange: where "
+                    "officers were when dispatched (label: the alert).",
+                )
+            ],
+            [table("Incidents", RECENT_INCIDENTS, height=10)],
+        ],
+    )
