@@ -19,7 +19,6 @@ from streams.rawfields import (
 )
 from streams.stations import StationBook
 from streams.textfix import fold_fullwidth, repair_text
-from streams.timefmt import parse_instant
 
 ALERT_ID_NAMES = ("alert_id", "alertId", "incident_id", "id", "case_no", "警情编号")
 CATEGORY_NAMES = ("category", "type", "kind", "警情类别")
@@ -62,12 +61,7 @@ def alert_from_raw(
     lat = required_float(raw, LAT_NAMES, -90.0, 90.0)
     lon = required_float(raw, LON_NAMES, -180.0, 180.0)
     station_id = optional_text(raw, STATION_NAMES)
-    instant = parse_instant(
-        first_present(raw, TIME_NAMES),
-        zone=stations.zone_for(station_id),
-        convention=stations.convention_for(station_id),
-        reference_ms=reference_ms,
-    )
+    instant = stations.parse_time(first_present(raw, TIME_NAMES), station_id, reference_ms)
     category = (optional_text(raw, CATEGORY_NAMES) or "other").strip().lower()
     address = repair_text(optional_text(raw, ADDRESS_NAMES))
     description = repair_text(optional_text(raw, DESCRIPTION_NAMES))

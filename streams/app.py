@@ -119,36 +119,28 @@ def build_app(settings: Settings, bootstrap: str) -> faust.App:
     cameras = CameraRegistry(settings.h3_resolution)
     history = AlertHistory()
 
-    def mirror(apply: Callable[[str, Any], None]) -> Callable[[faust.types.EventT], Any]:
+    def mirrored_table(name: str, apply: Callable[[str, Any], None]) -> faust.types.TableT:
+        """A GlobalTable whose changelog (recovery and other workers' writes) feeds `apply`."""
+
         async def on_changelog(event: faust.types.EventT) -> None:
             key = event.key.decode() if isinstance(event.key, bytes) else str(event.key)
             apply(key, event.value)
 
-        return on_changelog
+        return app.GlobalTable(
+            name, partitions=partitions, recovery_buffer_size=1, on_changelog_event=on_changelog
+        )
 
-    officers = app.GlobalTable(
+    officers = mirrored_table(
         "officers",
-        partitions=partitions,
-        recovery_buffer_size=1,
-        on_changelog_event=mirror(
-            lambda k, v: view.apply(k, None if v is None else OfficerState.model_validate(v))
-        ),
+        lambda k, v: view.apply(k, None if v is None else OfficerState.model_validate(v)),
     )
-    camera_store = app.GlobalTable(
+    camera_store = mirrored_table(
         "cameras",
-        partitions=partitions,
-        recovery_buffer_size=1,
-        on_changelog_event=mirror(
-            lambda k, v: cameras.apply(k, None if v is None else CameraMeta.model_validate(v))
-        ),
+        lambda k, v: cameras.apply(k, None if v is None else CameraMeta.model_validate(v)),
     )
-    history_store = app.GlobalTable(
+    history_store = mirrored_table(
         "alert-history",
-        partitions=partitions,
-        recovery_buffer_size=1,
-        on_changelog_event=mirror(
-            lambda k, v: history.forget(k) if v is None else history.record(entry_from_json(v))
-        ),
+        lambda k, v: history.forget(k) if v is None else history.record(entry_from_json(v)),
     )
     alerts_open = app.Table("alerts-open", partitions=partitions)
 

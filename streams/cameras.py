@@ -22,7 +22,6 @@ from streams.rawfields import (
     required_text,
 )
 from streams.stations import StationBook
-from streams.timefmt import parse_instant
 
 _GEOD = Geod(ellps="WGS84")
 
@@ -208,11 +207,8 @@ def camera_from_raw(
     if kind == "fixed" and not has_position:
         raise InvalidEvent(Reason.MISSING_FIELD, "a fixed camera needs lat/lon")
     station_id = optional_text(raw, STATION_NAMES)
-    instant = parse_instant(
-        first_present(raw, TIME_NAMES) or reference_ms,
-        zone=stations.zone_for(station_id),
-        convention=stations.convention_for(station_id),
-        reference_ms=reference_ms,
+    instant = stations.parse_time(
+        first_present(raw, TIME_NAMES) or reference_ms, station_id, reference_ms
     )
     online = first_present(raw, ("online", "status"))
     return CameraMeta(

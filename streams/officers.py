@@ -26,7 +26,6 @@ from streams.rawfields import (
 )
 from streams.stations import StationBook
 from streams.textfix import fold_fullwidth
-from streams.timefmt import parse_instant
 
 OFFICER_NAMES = ("officer_id", "officerId", "officer", "badge", "police_id", "警号")
 EVENT_ID_NAMES = ("event_id", "id", "ping_id", "msg_id")
@@ -40,12 +39,7 @@ def ping_from_raw(
     lat = required_float(raw, LAT_NAMES, -90.0, 90.0)
     lon = required_float(raw, LON_NAMES, -180.0, 180.0)
     station_id = optional_text(raw, STATION_NAMES)
-    instant = parse_instant(
-        first_present(raw, TIME_NAMES),
-        zone=stations.zone_for(station_id),
-        convention=stations.convention_for(station_id),
-        reference_ms=reference_ms,
-    )
+    instant = stations.parse_time(first_present(raw, TIME_NAMES), station_id, reference_ms)
     event_id = optional_text(raw, EVENT_ID_NAMES) or f"{officer_id}@{instant.utc_ms}"
     accuracy = first_present(raw, ("accuracy_m", "accuracy", "acc"))
     return GpsPing(
@@ -118,12 +112,7 @@ def status_from_raw(
     if status is None:
         raise InvalidEvent(Reason.INVALID_FIELD, f"unknown officer status {text!r}")
     station_id = optional_text(raw, STATION_NAMES)
-    instant = parse_instant(
-        first_present(raw, TIME_NAMES),
-        zone=stations.zone_for(station_id),
-        convention=stations.convention_for(station_id),
-        reference_ms=reference_ms,
-    )
+    instant = stations.parse_time(first_present(raw, TIME_NAMES), station_id, reference_ms)
     return OfficerStatusChange(
         officer_id=officer_id,
         status=status,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict
 
-from streams.timefmt import SourceConvention
+from streams.timefmt import Instant, SourceConvention, parse_instant
 
 
 class StationSettings(BaseModel):
@@ -36,3 +36,12 @@ class StationBook:
         if entry is None:
             return None
         return SourceConvention(day_first=entry.day_first, twelve_hour=entry.twelve_hour)
+
+    def parse_time(self, value: object, station_id: str, reference_ms: int | None) -> Instant:
+        """A station's timestamp in the standard, read with that station's zone and conventions."""
+        return parse_instant(
+            value,
+            zone=self.zone_for(station_id),
+            convention=self.convention_for(station_id),
+            reference_ms=reference_ms,
+        )
