@@ -257,19 +257,19 @@ def harmonise(
     ] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Output file (.csv, .jsonl).")] = None,
     rejects: Annotated[
-        Path | None, typer.Option(help="Rejected rows [default: OUT's <stem>.rejects<suffix>].")
+        Path | None, typer.Option(help="Rejected rows (default: OUT's <stem>.rejects<suffix>).")
     ] = None,
     out_format: Annotated[
-        str | None, typer.Option("--format", help="csv|jsonl [default: OUT's suffix].")
+        str | None, typer.Option("--format", help="csv|jsonl (default: OUT's suffix).")
     ] = None,
     zone: Annotated[
-        str | None, typer.Option(help="Zone of naive times [default: SMART_STATION_ZONE].")
+        str | None, typer.Option(help="Zone of naive times (default: SMART_STATION_ZONE).")
     ] = None,
     time_columns: Annotated[
-        str | None, typer.Option(help="a,b: the time columns [default: found by name].")
+        str | None, typer.Option(help="a,b: the time columns (default: found by name).")
     ] = None,
     text_columns: Annotated[
-        str | None, typer.Option(help="a,b: columns to repair [default: all but times].")
+        str | None, typer.Option(help="a,b: columns to repair (default: all but times).")
     ] = None,
     reference_column: Annotated[
         str | None, typer.Option(help="Column giving each row's context instant.")
@@ -280,7 +280,7 @@ def harmonise(
     twelve_hour: Annotated[
         bool, typer.Option("--twelve-hour", help="Source writes 12-hour clocks, maybe no AM/PM.")
     ] = False,
-    workers: Annotated[int | None, typer.Option(min=1, help="Processes [default: cores].")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Processes (default: cores).")] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
     from_topic: Annotated[str | None, typer.Option(help="Read this topic, not files.")] = None,
     start_offset: Annotated[int | None, typer.Option(min=0, help="First offset read.")] = None,
@@ -289,7 +289,7 @@ def harmonise(
     until: Annotated[str | None, typer.Option(help="Message time to stop before.")] = None,
     to_topic: Annotated[str | None, typer.Option(help="Write to this topic, not a file.")] = None,
     rejects_topic: Annotated[
-        str | None, typer.Option(help="Rejects topic [default: TO_TOPIC.rejects].")
+        str | None, typer.Option(help="Rejects topic (default: TO_TOPIC.rejects).")
     ] = None,
 ) -> None:
     """Harmonise times, text and identifiers of CSV / JSON Lines files or a topic range.

@@ -1,0 +1,1181 @@
+"""Bulk harmonisation: CSV / JSON Lines files, or a bounded range of a Kafka topic, rewritten with
+every time column in the standard form plus `<column>_utc_ms`, Chinese mojibake repaired and
+full-width identifiers folded. Rows that cannot be harmonised go to the rejects with their
+original values, a reason code and a message. Constant memory, every core, atomic output.
+
+Decisions the tests pin down:
+- Time columns: `time_columns`, else by name (`is_time_column`): the last word of the name
+  (snake_case, camelCase or kebab-case) is at/time/date/ts/timestamp/datetime/dt, or the first is
+  time/date/timestamp/datetime and the last is not a unit (`time_local`, `date_reported`, not
+  `time_taken_s`), or a Chinese name holding 时间/日期/时刻. `<column>_utc_ms` is never a time
+  column: it is recomputed, so harmonising an output again changes nothing.
+- Every time cell must parse, an empty one included (`empty`): one failure rejects the row. A
+  time column named in `time_columns` but absent from a JSON object rejects it (`missing_field`).
+- Text columns: `text_columns`, else every non-time column; only non-ASCII strings can change.
+  Identifier columns (last word id/no/number/phone/tel/mobile/code, or a Chinese name ending in
+  号/号码/编号/电话/手机) are also folded from full-width to half-width, after any repair.
+- The reference column (optional) gives each row's context instant (any accepted form, epoch ms
+  included) for times that need one; an unreadable reference is no context.
+- Output: every input column in input order, each time column followed by `<column>_utc_ms`.
+  When a CSV file is written, its columns come from the first input: a later CSV input must have
+  the same column names (in any order); a JSON object with another key is rejected
+  (`invalid_field`).
+- CSV is UTF-8 (a BOM is skipped) with RFC 4180 quoting, written with CRLF line ends (with "\\n"
+  alone, Python's writer would leave a field holding a bare "\\r" unquoted). A row with
+  the wrong number of fields is rejected `invalid_field`, one with invalid UTF-8 `invalid_encoding`
+  (the rejects file keeps its original bytes). JSON Lines: one object a line; blank lines skipped.
+- Rejects: the original columns, untouched, then `reason` and `message` (`reject_reason` and
+  `reject_message` when the input has a column so named). A line that is not a JSON object becomes
+  `{"line": ..., "reason", "message"}` (in a CSV rejects file: the line goes in the message).
+- Files are cut into chunks at record boundaries (by quote parity for CSV) and harmonised by a
+  pool of processes, in order, with at most two chunks per process in flight. Output and rejects
+  are written to `.<name>.partial-<pid>` beside them and renamed into place when the job ends;
+  a partial file left by a killed job is removed by the next job writing the same file.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import io
+import logging
+import os
+import re
+import signal
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from multiprocessing import get_context
+from operator import itemgetter
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any, Literal, Protocol, TypeVar
+
+import orjson
+from tqdm import tqdm
+
+from streams.errors import ConfigError, InvalidEvent, Reason, SmartStationError
+from streams.textfix import fold_fullwidth, repair_text
+from streams.timefmt import (
+    DEFAULT_ZONE,
+    MIN_EPOCH_MS,
+    Instant,
+    SourceConvention,
+    format_iso,
+    parse_instant,
+)
+
+log = logging.getLogger(__name__)
+
+Format = Literal["csv", "jsonl"]
+M = TypeVar("M")
+SIBLING_SUFFIX = "_utc_ms"
+CHUNK_BYTES = 2 << 20  # ~20k rows of a typical export: big enough to amortise the hand-off
+CHUNK_RECORDS = 5_000  # Kafka messages per chunk
+MAX_RECORD_BYTES = 64 << 20  # a CSV "record" this long means unbalanced quotes, not data
+MEMO_SIZE = 1 << 16  # distinct values remembered per worker (parsed times, repaired texts)
+FORMAT_BY_SUFFIX: dict[str, Format] = {
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+}
+
+
+class HarmoniseError(SmartStationError):
+    """The job cannot go on: an unreadable or unwritable file, a broken CSV, a missing topic."""
+
+
+@dataclass(frozen=True, slots=True)
+class HarmoniseOptions:
+    """What to harmonise and how; None means 'decide from the column names'."""
+
+    zone: str = DEFAULT_ZONE
+    convention: SourceConvention | None = None
+    time_columns: tuple[str, ...] | None = None
+    text_columns: tuple[str, ...] | None = None
+    reference_column: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TopicRange:
+    """Which messages of a topic: offsets [start, end) of every partition, or the messages
+    timestamped in [since_ms, until_ms). An unset end is the end captured when the job starts."""
+
+    start_offset: int | None = None
+    end_offset: int | None = None
+    since_ms: int | None = None
+    until_ms: int | None = None
+
+
+@dataclass(slots=True)
+class Counts:
+    rows_in: int = 0
+    rows_out: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)  # by reason code
+    formats: dict[str, int] = field(default_factory=dict)  # time cells by Instant.source_format
+    inferred: int = 0  # time cells settled by the reference column
+    text_repaired: int = 0
+    identifiers_folded: int = 0
+
+    def add(self, more: Counts) -> None:
+        self.rows_in += more.rows_in
+        self.rows_out += more.rows_out
+        self.inferred += more.inferred
+        self.text_repaired += more.text_repaired
+        self.identifiers_folded += more.identifiers_folded
+        for total, part in ((self.rejected, more.rejected), (self.formats, more.formats)):
+            for key, n in part.items():
+                total[key] = total.get(key, 0) + n
+
+
+@dataclass(slots=True)
+class HarmoniseSummary:
+    inputs: list[str]
+    output: str
+    rejects: str
+    workers: int
+    counts: Counts = field(default_factory=Counts)
+    seconds: float = 0.0
+
+    @property
+    def rows_rejected(self) -> int:
+        return sum(self.counts.rejected.values())
+
+    def lines(self) -> list[str]:
+        c = self.counts
+        rate = c.rows_in / self.seconds if self.seconds > 0 else 0.0
+        lines = [
+            f"harmonised {c.rows_in:,} rows from {len(self.inputs)} input(s) in "
+            f"{self.seconds:.1f} s ({rate:,.0f} rows/s, {self.workers} worker(s)): "
+            f"{c.rows_out:,} -> {self.output}, {self.rows_rejected:,} rejected -> {self.rejects}"
+        ]
+        if c.rejected:
+            lines.append(f"rejected: {_counts_text(c.rejected)}")
+        if c.formats:
+            lines.append(f"time formats: {_counts_text(c.formats)}; inferred {c.inferred:,}")
+        lines.append(
+            f"text: {c.text_repaired:,} cells repaired, {c.identifiers_folded:,} identifiers folded"
+        )
+        return lines
+
+
+def _counts_text(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {n:,}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+# --- column roles, by name ---------------------------------------------------------------------
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_NOT_WORD = re.compile(r"[^0-9a-z]+")
+_TIME_LAST = frozenset({"at", "time", "date", "ts", "timestamp", "datetime", "dt"})
+_TIME_FIRST = frozenset({"time", "date", "timestamp", "datetime"})
+_NOT_A_TIME = frozenset(
+    {"s", "ms", "sec", "secs", "seconds", "min", "mins", "minutes", "h", "hours", "zone", "tz"}
+    | {"format", "fmt", "taken", "spent", "elapsed", "left", "remaining"}
+)
+_ID_LAST = frozenset({"id", "no", "number", "phone", "tel", "mobile", "code"})
+_ZH_TIME = ("时间", "日期", "时刻")
+_ZH_ID = ("号", "号码", "编号", "电话", "手机")
+
+
+def _words(name: str) -> list[str]:
+    return [w for w in _NOT_WORD.split(_CAMEL.sub("_", name).lower()) if w]
+
+
+def is_time_column(name: str) -> bool:
+    """Whether a column holds timestamps, judged by its name (see the module docstring)."""
+    if name.endswith(SIBLING_SUFFIX):
+        return False
+    if any(marker in name for marker in _ZH_TIME):
+        return True
+    words = _words(name)
+    if not words:
+        return False
+    return words[-1] in _TIME_LAST or (words[0] in _TIME_FIRST and words[-1] not in _NOT_A_TIME)
+
+
+def is_identifier_column(name: str) -> bool:
+    words = _words(name)
+    return name.endswith(_ZH_ID) or bool(words and words[-1] in _ID_LAST)
+
+
+def _reject_keys(columns: Iterable[str]) -> tuple[str, str]:
+    taken = set(columns)
+    if "reason" in taken or "message" in taken:
+        return "reject_reason", "reject_message"
+    return "reason", "message"
+
+
+@dataclass(frozen=True, slots=True)
+class _Roles:
+    """What each column of one header is, and the output's columns."""
+
+    time: tuple[str, ...]
+    text: frozenset[str]
+    identifiers: frozenset[str]
+    reference: str | None
+    missing_times: tuple[str, ...]  # named time columns the header lacks
+    siblings: frozenset[str]  # old `<time>_utc_ms` columns, recomputed
+    output: tuple[str, ...]
+
+
+def _roles(columns: Sequence[str], options: HarmoniseOptions) -> _Roles:
+    present = set(columns)
+    if options.time_columns is not None:
+        times = tuple(c for c in options.time_columns if c in present)
+        missing = tuple(c for c in options.time_columns if c not in present)
+    else:
+        times, missing = tuple(c for c in columns if is_time_column(c)), ()
+    siblings = frozenset(t + SIBLING_SUFFIX for t in times)
+    plain = [c for c in columns if c not in siblings and c not in times]
+    wanted = present if options.text_columns is None else set(options.text_columns)
+    output: list[str] = []
+    for name in columns:
+        if name not in siblings:
+            output.extend((name, name + SIBLING_SUFFIX) if name in times else (name,))
+    return _Roles(
+        time=times,
+        text=frozenset(c for c in plain if c in wanted),
+        identifiers=frozenset(c for c in plain if is_identifier_column(c)),
+        reference=options.reference_column if options.reference_column in present else None,
+        missing_times=missing,
+        siblings=siblings,
+        output=tuple(output),
+    )
+
+
+# --- one worker's tools: memoised parsing and repair -------------------------------------------
+
+
+class _Cells:
+    """Parses and repairs cells under one set of options. Values repeat a lot in real exports
+    (dates, station names, categories) and both functions are pure: results are memoised."""
+
+    def __init__(self, options: HarmoniseOptions) -> None:
+        self.zone = options.zone
+        self.convention = options.convention
+        self.instants: dict[object, Instant | InvalidEvent] = {}
+        self.repairs: dict[str, str] = {}  # "" when the text needs no repair
+
+    def instant(self, value: object, reference_ms: int | None = None) -> Instant:
+        if reference_ms is not None:  # the answer depends on the row: not memoised
+            return parse_instant(
+                value, zone=self.zone, convention=self.convention, reference_ms=reference_ms
+            )
+        hashable = value is None or isinstance(value, str | int | float)
+        key = value if value is None or value.__class__ is str else (type(value), value)
+        found = self.instants.get(key) if hashable else None
+        if found is None:
+            try:
+                found = parse_instant(value, zone=self.zone, convention=self.convention)
+            except InvalidEvent as exc:
+                found = exc
+            if hashable:
+                if len(self.instants) >= MEMO_SIZE:
+                    self.instants.clear()
+                self.instants[key] = found
+        if isinstance(found, InvalidEvent):
+            raise InvalidEvent(found.reason, found.message)
+        return found
+
+    def reference(self, value: object) -> int | None:
+        try:
+            return self.instant(value).utc_ms
+        except InvalidEvent:
+            return None
+
+    def repaired(self, value: str) -> str:
+        """The repaired text, or "" when `value` needs no repair."""
+        found = self.repairs.get(value)
+        if found is None:
+            repair = repair_text(value)
+            found = repair.text if repair.changed else ""
+            if len(self.repairs) >= MEMO_SIZE:
+                self.repairs.clear()
+            self.repairs[value] = found
+        return found
+
+
+_CELLS: dict[HarmoniseOptions, _Cells] = {}
+
+
+def _cells_for(options: HarmoniseOptions) -> _Cells:
+    found = _CELLS.get(options)
+    if found is None:
+        found = _CELLS[options] = _Cells(options)
+    return found
+
+
+# --- a chunk: raw records in, rendered output and rejects out ----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Spec:
+    """Everything a worker needs besides the data; hashable, so workers cache per spec."""
+
+    options: HarmoniseOptions
+    out_format: Format
+    rejects_format: Format
+    columns: tuple[str, ...] | None  # a CSV output's input columns (from the first input)
+
+
+@dataclass(frozen=True, slots=True)
+class _Task:
+    spec: _Spec
+    kind: Format
+    header: tuple[str, ...] | None  # CSV: this input's columns
+    data: bytes | list[bytes]  # CSV: whole records; JSON Lines: lines, or one message each
+
+
+@dataclass(slots=True)
+class _ChunkResult:
+    out: bytes
+    rejects: bytes
+    counts: Counts
+    rejected_at: list[int]  # indices of the rejected rows within the chunk
+
+
+class _Renderer:
+    """Writes one chunk's harmonised rows and rejects in the job's formats."""
+
+    def __init__(self, spec: _Spec) -> None:
+        self.spec = spec
+        self.counts = Counts()
+        self.labels: list[str] = []
+        self.rejected_at: list[int] = []
+        self.out_text = io.StringIO()
+        self.out_lines: list[bytes] = []
+        self.reject_text = io.StringIO()
+        self.reject_lines: list[bytes] = []
+        self.csv_row = csv.writer(self.out_text).writerow
+        self.csv_reject = csv.writer(self.reject_text).writerow
+        self.columns = spec.columns or ()
+        self.column_set = frozenset(self.columns)
+        self.csv_output = _roles(self.columns, spec.options).output
+
+    def row(self, columns: Sequence[str], values: Sequence[Any]) -> None:
+        if self.spec.out_format == "csv":
+            self.csv_row(values)
+        else:
+            self.out_lines.append(orjson.dumps(dict(zip(columns, values, strict=True))) + b"\n")
+
+    def obj(self, obj: dict[str, Any]) -> None:
+        if self.spec.out_format == "csv":
+            self.csv_row([_csv_cell(obj.get(c)) for c in self.csv_output])
+        else:
+            self.out_lines.append(orjson.dumps(obj) + b"\n")
+
+    def reject(self, index: int, original: dict[str, Any], exc: InvalidEvent) -> None:
+        """`original`: the row's columns and values as they came in."""
+        self._count(index, exc)
+        if self.spec.rejects_format == "jsonl":
+            reason_key, message_key = _reject_keys(original)
+            fields = {reason_key: exc.reason.value, message_key: exc.message}
+            self.reject_lines.append(_json_line({**original, **fields}))
+            return
+        extra = {k: v for k, v in original.items() if k not in self.column_set}
+        message = exc.message
+        if extra:
+            message += f"; columns outside the output: {orjson.dumps(extra).decode()}"
+        cells = [_csv_cell(original.get(c)) for c in self.columns]
+        self.csv_reject([*cells, exc.reason.value, message])
+
+    def reject_line(self, index: int, line: str, exc: InvalidEvent) -> None:
+        self._count(index, exc)
+        if self.spec.rejects_format == "jsonl":
+            fields = {"line": line, "reason": exc.reason.value, "message": exc.message}
+            self.reject_lines.append(orjson.dumps(fields) + b"\n")
+            return
+        empty = [""] * len(self.columns)
+        self.csv_reject([*empty, exc.reason.value, f"{exc.message}; line: {line}"])
+
+    def reject_csv_row(
+        self, index: int, header: Sequence[str], row: list[str], exc: InvalidEvent
+    ) -> None:
+        """A CSV row as it came: in a CSV rejects file its cells stay as they were, surplus
+        cells (a ragged row) after the message."""
+        if self.spec.rejects_format == "jsonl" or tuple(header) != self.spec.columns:
+            original: dict[str, Any] = dict(zip(header, row, strict=False))
+            if len(row) > len(header):
+                original["extra_fields"] = row[len(header) :]
+            self.reject(index, original, exc)
+            return
+        self._count(index, exc)
+        width = len(header)
+        cells = row[:width] + [""] * (width - len(row))
+        self.csv_reject([*cells, exc.reason.value, exc.message, *row[width:]])
+
+    def _count(self, index: int, exc: InvalidEvent) -> None:
+        reason = exc.reason.value
+        self.counts.rejected[reason] = self.counts.rejected.get(reason, 0) + 1
+        self.rejected_at.append(index)
+
+    def result(self, rows: int) -> _ChunkResult:
+        self.counts.rows_in = rows
+        self.counts.rows_out = rows - len(self.rejected_at)
+        self.counts.formats = dict(Counter(self.labels))
+        out = self.out_text.getvalue().encode() + b"".join(self.out_lines)
+        rejects = self.reject_text.getvalue().encode("utf-8", "surrogateescape")
+        return _ChunkResult(
+            out, rejects + b"".join(self.reject_lines), self.counts, self.rejected_at
+        )
+
+
+def _json_line(obj: dict[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(obj) + b"\n"
+    except orjson.JSONEncodeError:  # undecodable bytes (surrogates): shown as \x escapes
+        return orjson.dumps({k: _escaped(v) for k, v in obj.items()}) + b"\n"
+
+
+def _escaped(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _csv_cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return orjson.dumps(value).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class _CsvPlan:
+    """Positions for one CSV header: what to parse, repair and fold, and the output order."""
+
+    permutation: tuple[int, ...] | None  # to the output's column order, when it differs
+    columns: tuple[str, ...]
+    time: tuple[int, ...]
+    text: tuple[int, ...]
+    identifiers: tuple[int, ...]
+    reference: int | None
+    pick: Callable[[list[Any]], tuple[Any, ...]]  # (cells + utc ms values) -> output row
+    output: tuple[str, ...]
+
+
+_PLANS: dict[tuple[_Spec, tuple[str, ...]], _CsvPlan] = {}
+
+
+def _csv_plan(spec: _Spec, header: tuple[str, ...]) -> _CsvPlan:
+    plan = _PLANS.get((spec, header))
+    if plan is None:
+        plan = _PLANS[(spec, header)] = _make_csv_plan(spec, header)
+    return plan
+
+
+def _make_csv_plan(spec: _Spec, header: tuple[str, ...]) -> _CsvPlan:
+    columns = spec.columns if spec.columns is not None else header
+    roles = _roles(columns, spec.options)
+    where = {name: i for i, name in enumerate(columns)}
+    where |= {t + SIBLING_SUFFIX: len(columns) + k for k, t in enumerate(roles.time)}
+    order = [where[name] for name in roles.output]
+    pick = itemgetter(*order) if len(order) > 1 else (lambda cells: (cells[order[0]],))
+    return _CsvPlan(
+        permutation=None if columns == header else tuple(header.index(c) for c in columns),
+        columns=columns,
+        time=tuple(where[t] for t in roles.time),
+        text=tuple(where[c] for c in columns if c in roles.text),
+        identifiers=tuple(where[c] for c in columns if c in roles.identifiers),
+        reference=where[roles.reference] if roles.reference is not None else None,
+        pick=pick,
+        output=roles.output,
+    )
+
+
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
+def _decode(blob: bytes) -> tuple[str, bool]:
+    """The text, and whether some bytes were not UTF-8 (kept as surrogates for the rejects)."""
+    try:
+        return blob.decode(), False
+    except UnicodeDecodeError:
+        return blob.decode("utf-8", "surrogateescape"), True
+
+
+def _harmonise_csv(task: _Task) -> _ChunkResult:
+    assert isinstance(task.data, bytes) and task.header is not None
+    header = task.header
+    plan = _csv_plan(task.spec, header)
+    out = _Renderer(task.spec)
+    harmonise_row = _csv_row_harmoniser(plan, _cells_for(task.spec.options), out)
+    text, dirty = _decode(task.data)
+    index = -1
+    try:
+        for row in csv.reader(io.StringIO(text)):
+            if not row:
+                continue
+            index += 1
+            problem = _malformed(row, len(header), dirty)
+            if problem is not None:
+                out.reject_csv_row(index, header, row, problem)
+            elif plan.permutation is None:
+                harmonise_row(index, row)
+            else:
+                harmonise_row(index, [row[i] for i in plan.permutation])
+    except csv.Error as exc:  # a field over csv.field_size_limit(): not a file we can read
+        raise HarmoniseError(f"unreadable CSV after {index + 1} rows of a chunk: {exc}") from exc
+    return out.result(index + 1)
+
+
+def _malformed(row: list[str], width: int, dirty: bool) -> InvalidEvent | None:
+    if len(row) != width:
+        return InvalidEvent(Reason.INVALID_FIELD, f"{len(row)} fields, the header has {width}")
+    if dirty and any(_SURROGATE.search(cell) for cell in row):
+        return InvalidEvent(Reason.INVALID_ENCODING, "bytes that are not UTF-8")
+    return None
+
+
+def _csv_row_harmoniser(
+    plan: _CsvPlan, cells: _Cells, out: _Renderer
+) -> Callable[[int, list[str]], None]:
+    """The per-row step, with everything it touches bound to locals: this is the hot loop."""
+    time_at, text_at, ids_at, reference_at = plan.time, plan.text, plan.identifiers, plan.reference
+    instant, repaired, pick, counts = cells.instant, cells.repaired, plan.pick, out.counts
+    label = out.labels.append
+    emit = out.csv_row if out.spec.out_format == "csv" else partial(out.row, plan.output)
+
+    def harmonise_row(index: int, row: list[str]) -> None:
+        reference = None if reference_at is None else cells.reference(row[reference_at])
+        try:
+            instants = [instant(row[i], reference) for i in time_at]
+        except InvalidEvent as exc:
+            out.reject_csv_row(index, plan.columns, row, exc)
+            return
+        for i, found in zip(time_at, instants, strict=True):
+            row[i] = found.iso
+            label(found.source_format)
+        if reference is not None:
+            counts.inferred += sum(found.inferred for found in instants)
+        for i in text_at:
+            if not row[i].isascii() and (fixed := repaired(row[i])):
+                row[i] = fixed
+                counts.text_repaired += 1
+        for i in ids_at:
+            if not row[i].isascii() and (folded := fold_fullwidth(row[i])) != row[i]:
+                row[i] = folded
+                counts.identifiers_folded += 1
+        emit(pick(row + [found.utc_ms for found in instants]))
+
+    return harmonise_row
+
+
+_OBJECT_ROLES: dict[tuple[HarmoniseOptions, tuple[str, ...]], _Roles] = {}
+
+
+def _object_roles(options: HarmoniseOptions, keys: tuple[str, ...]) -> _Roles:
+    roles = _OBJECT_ROLES.get((options, keys))
+    if roles is None:
+        if len(_OBJECT_ROLES) >= 4096:  # objects with ever new keys: keep memory bounded
+            _OBJECT_ROLES.clear()
+        roles = _OBJECT_ROLES[(options, keys)] = _roles(keys, options)
+    return roles
+
+
+def _harmonise_object(obj: dict[str, Any], spec: _Spec, cells: _Cells, out: _Renderer) -> None:
+    """Harmonise one JSON object into `out`; raises InvalidEvent for the rejects."""
+    roles = _object_roles(spec.options, tuple(obj))
+    if roles.missing_times:
+        raise InvalidEvent(Reason.MISSING_FIELD, f"no time column {roles.missing_times[0]!r}")
+    if spec.out_format == "csv":
+        outside = [k for k in obj if k not in out.column_set and k not in roles.siblings]
+        if outside:
+            raise InvalidEvent(
+                Reason.INVALID_FIELD,
+                f"column {outside[0]!r} is not among the output's (the first input's) columns",
+            )
+    reference = cells.reference(obj[roles.reference]) if roles.reference is not None else None
+    instants = {name: cells.instant(obj[name], reference) for name in roles.time}
+    harmonised: dict[str, Any] = {}
+    for name, value in obj.items():
+        instant = instants.get(name)
+        if instant is not None:
+            harmonised[name] = instant.iso
+            harmonised[name + SIBLING_SUFFIX] = instant.utc_ms
+            out.labels.append(instant.source_format)
+            out.counts.inferred += instant.inferred
+        elif name not in roles.siblings:
+            harmonised[name] = _harmonise_value(name, value, roles, cells, out.counts)
+    out.obj(harmonised)
+
+
+def _harmonise_value(name: str, value: Any, roles: _Roles, cells: _Cells, counts: Counts) -> Any:
+    if not isinstance(value, str) or value.isascii():
+        return value
+    if name in roles.text and (repaired := cells.repaired(value)):
+        counts.text_repaired += 1
+        value = repaired
+    if name in roles.identifiers:
+        folded = fold_fullwidth(value)
+        counts.identifiers_folded += folded != value
+        value = folded
+    return value
+
+
+def _harmonise_jsonl(task: _Task) -> _ChunkResult:
+    """Lines of a file (blank ones skipped), or Kafka messages (one row each, always)."""
+    lines = task.data.split(b"\n") if isinstance(task.data, bytes) else task.data
+    skip_blank = isinstance(task.data, bytes)
+    cells = _cells_for(task.spec.options)
+    out = _Renderer(task.spec)
+    index = -1
+    for line in lines:
+        if skip_blank and not line.strip():
+            continue
+        index += 1
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            out.reject_line(index, _printable(line), _not_json(line, exc))
+            continue
+        if not isinstance(obj, dict):
+            problem = f"expected a JSON object, got {type(obj).__name__}"
+            out.reject_line(index, _printable(line), InvalidEvent(Reason.INVALID_JSON, problem))
+            continue
+        try:
+            _harmonise_object(obj, task.spec, cells, out)
+        except InvalidEvent as exc:
+            out.reject(index, obj, exc)
+    return out.result(index + 1)
+
+
+def _printable(line: bytes) -> str:
+    return line.decode("utf-8", "backslashreplace").rstrip("\r")
+
+
+def _not_json(line: bytes, exc: Exception) -> InvalidEvent:
+    try:
+        line.decode()
+    except UnicodeDecodeError:
+        return InvalidEvent(Reason.INVALID_ENCODING, "bytes that are not UTF-8")
+    return InvalidEvent(Reason.INVALID_JSON, f"not JSON: {exc}")
+
+
+def _run_task(task: _Task) -> _ChunkResult:
+    return _harmonise_csv(task) if task.kind == "csv" else _harmonise_jsonl(task)
+
+
+# --- reading: chunks that end on record boundaries ---------------------------------------------
+
+
+def _last_record_end(data: bytes, quoted: bool) -> int:
+    """Just past the last newline that ends a record (outside CSV quotes); 0 if none does."""
+    end = data.rfind(b"\n")
+    if not quoted:
+        return end + 1
+    quotes = data.count(b'"', 0, end)
+    while end >= 0:
+        if quotes % 2 == 0:
+            return end + 1
+        previous = data.rfind(b"\n", 0, end)
+        quotes -= data.count(b'"', previous + 1, end)
+        end = previous
+    return 0
+
+
+def _first_record_end(data: bytes) -> int:
+    start = quotes = 0
+    while (newline := data.find(b"\n", start)) >= 0:
+        quotes += data.count(b'"', start, newline)
+        if quotes % 2 == 0:
+            return newline + 1
+        start = newline + 1
+    return 0
+
+
+def _blocks(file: IO[bytes], carry: bytes, *, quoted: bool, name: str) -> Iterator[bytes]:
+    while block := file.read(CHUNK_BYTES):
+        carry += block
+        cut = _last_record_end(carry, quoted)
+        if cut:
+            yield carry[:cut]
+            carry = carry[cut:]
+        elif len(carry) > MAX_RECORD_BYTES:
+            raise HarmoniseError(f"{name}: a record longer than 64 MiB (unbalanced quotes?)")
+    if carry:
+        yield carry
+
+
+def _read_header(file: IO[bytes], name: str) -> tuple[tuple[str, ...] | None, bytes]:
+    """A CSV file's columns (None: an empty file) and the bytes read past them."""
+    data = b""
+    while not (cut := _first_record_end(data)):
+        block = file.read(CHUNK_BYTES)
+        if not block:
+            cut = len(data)
+            break
+        data += block
+        if len(data) > MAX_RECORD_BYTES:
+            raise HarmoniseError(f"{name}: no end to the header line")
+    line = data[:cut].decode("utf-8-sig", "replace")
+    header = next(csv.reader(io.StringIO(line)), None)
+    if not header:
+        return None, data[cut:]
+    duplicated = [c for c, n in Counter(header).items() if n > 1]
+    if duplicated:
+        raise ConfigError(f"{name}: column {duplicated[0]!r} appears twice")
+    return tuple(header), data[cut:]
+
+
+def _first_object_keys(path: Path) -> tuple[str, ...] | None:
+    with path.open("rb") as file:
+        for line in file:
+            try:
+                obj = orjson.loads(line) if line.strip() else None
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(obj, dict):
+                return tuple(obj)
+    return None
+
+
+def input_format(path: Path) -> Format:
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        raise ConfigError(f"{path}: Parquet needs pyarrow, which is not installed")
+    found = FORMAT_BY_SUFFIX.get(suffix)
+    if found is None:
+        raise ConfigError(f"{path}: cannot tell CSV from JSON Lines by the suffix {suffix!r}")
+    return found
+
+
+def output_format(path: Path, given: str | None = None) -> Format:
+    if given is not None:
+        if given not in ("csv", "jsonl"):
+            raise ConfigError(f"unknown format {given!r} (csv or jsonl)")
+        return "csv" if given == "csv" else "jsonl"
+    found = FORMAT_BY_SUFFIX.get(path.suffix.lower())
+    if found is None:
+        raise ConfigError(f"{path}: say --format csv or jsonl (the suffix does not tell)")
+    return found
+
+
+def default_rejects_path(out: Path) -> Path:
+    """OUT's sibling: `calls.csv` -> `calls.rejects.csv`."""
+    return out.with_name(f"{out.stem}.rejects{out.suffix}")
+
+
+def _first_columns(
+    inputs: Sequence[Path], formats: Sequence[Format], options: HarmoniseOptions, *, same: bool
+) -> tuple[str, ...]:
+    """The first input's columns (a CSV output's), after checking that every CSV input has the
+    columns the options name and, when `same`, the first input's columns."""
+    named = [*(options.time_columns or ()), *(options.text_columns or ())]
+    named += [options.reference_column] if options.reference_column else []
+    first: tuple[str, ...] | None = None
+    for path, kind in zip(inputs, formats, strict=True):
+        if kind == "jsonl":
+            found = _first_object_keys(path) if same and first is None else None
+        else:
+            with path.open("rb") as file:
+                found = _read_header(file, str(path))[0]
+            unknown = [c for c in named if found is not None and c not in found]
+            if unknown:
+                raise ConfigError(f"{path}: no column {unknown[0]!r}")
+            if same and None not in (found, first) and set(found or ()) != set(first or ()):
+                raise ConfigError(f"{path}: columns differ from those of {inputs[0]}")
+        first = first if first is not None else found
+    return first or ()
+
+
+# --- running chunks, in order, on every core ---------------------------------------------------
+
+
+def _ordered_map(
+    tasks: Iterable[tuple[_Task, M]], workers: int
+) -> Generator[tuple[_ChunkResult, M], None, None]:
+    """Results in task order. Pool.imap would read the whole input ahead: this keeps at most two
+    chunks per worker in flight, so memory stays flat however large the input."""
+    if workers <= 1:
+        for task, meta in tasks:
+            yield _run_task(task), meta
+        return
+    # spawn, not fork: the parent may hold Kafka client and tqdm threads.
+    with get_context("spawn").Pool(workers) as pool:
+        pending: deque[tuple[Any, M]] = deque()
+        for task, meta in tasks:
+            pending.append((pool.apply_async(_run_task, (task,)), meta))
+            if len(pending) >= 2 * workers:
+                result, done = pending.popleft()
+                yield result.get(), done
+        while pending:
+            result, done = pending.popleft()
+            yield result.get(), done
+
+
+# --- writing: atomic files, or a topic ---------------------------------------------------------
+
+
+class _Sink(Protocol):
+    def write(self, data: bytes, records: Sequence[Any] | None) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def discard(self) -> None: ...
+
+
+def _partial_path(path: Path, pid: int) -> Path:
+    return path.with_name(f".{path.name}.partial-{pid}")
+
+
+def _remove_stale_partials(path: Path) -> None:
+    """Partial files of `path` whose job is gone (killed): never those of a running job."""
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.partial-*"):
+        pid = stale.name.rpartition("-")[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            stale.unlink(missing_ok=True)
+            log.info("removed partial=%s of a job that is gone", stale)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class _FileSink:
+    """Writes to `.<name>.partial-<pid>`; only `commit` makes `path` appear, whole."""
+
+    def __init__(self, path: Path, header: bytes) -> None:
+        _remove_stale_partials(path)
+        self.path = path
+        self.temp = _partial_path(path, os.getpid())
+        self.file = self.temp.open("wb")
+        self.file.write(header)
+
+    def write(self, data: bytes, records: Sequence[Any] | None) -> None:
+        self.file.write(data)
+
+    def commit(self) -> None:
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+        os.replace(self.temp, self.path)
+
+    def discard(self) -> None:
+        self.file.close()
+        self.temp.unlink(missing_ok=True)
+
+
+class _TopicSink:
+    """One message per output line, keyed like the message it came from."""
+
+    def __init__(self, producer: Any, topic: str) -> None:
+        self.producer = producer
+        self.topic = topic
+
+    def write(self, data: bytes, records: Sequence[Any] | None) -> None:
+        for k, line in enumerate(data.split(b"\n")[:-1]):
+            key = records[k].key if records is not None else None
+            self.producer.send(self.topic, key=key, value=line)
+
+    def commit(self) -> None:
+        self.producer.flush()
+
+    def discard(self) -> None:
+        self.producer.flush()  # what was sent is sent: topics are at-least-once
+
+
+def _csv_line(values: Sequence[str]) -> bytes:
+    if not values:
+        return b""
+    text = io.StringIO()
+    csv.writer(text).writerow(values)
+    return text.getvalue().encode()
+
+
+def _headers(spec: _Spec) -> tuple[bytes, bytes]:
+    """The first lines of the output and rejects files (CSV: the column names)."""
+    columns = spec.columns or ()
+    out = _csv_line(_roles(columns, spec.options).output) if spec.out_format == "csv" else b""
+    rejects = _csv_line([*columns, *_reject_keys(columns)]) if columns else b""
+    return out, rejects if spec.rejects_format == "csv" else b""
+
+
+# --- the jobs ----------------------------------------------------------------------------------
+
+Work = Iterable[tuple[_Task, tuple[int, list[Any] | None]]]  # tasks with (progress, records)
+
+
+def _execute(
+    open_sinks: Sequence[Callable[[], _Sink]], work: Work, summary: HarmoniseSummary, bar: tqdm
+) -> None:
+    """Harmonise every chunk into the (output, rejects) sinks, then commit both; on any failure,
+    SIGTERM included, discard them instead."""
+    sinks: list[_Sink] = []
+    with _terminate_as_exit():
+        try:
+            sinks.extend(open_sink() for open_sink in open_sinks)
+            out, rejects = sinks
+            with closing(_ordered_map(work, summary.workers)) as results:
+                for result, (size, records) in results:
+                    out.write(result.out, _kept(records, result.rejected_at))
+                    rejects.write(result.rejects, _picked(records, result.rejected_at))
+                    summary.counts.add(result.counts)
+                    bar.update(size)
+        except BaseException:
+            for sink in sinks:
+                sink.discard()
+            raise
+        rejects.commit()  # the output last: its presence says the job finished
+        out.commit()
+
+
+def _kept(records: list[Any] | None, rejected_at: list[int]) -> list[Any] | None:
+    if records is None:
+        return None
+    rejected = set(rejected_at)
+    return [r for i, r in enumerate(records) if i not in rejected]
+
+
+def _picked(records: list[Any] | None, indices: list[int]) -> list[Any] | None:
+    return None if records is None else [records[i] for i in indices]
+
+
+@contextmanager
+def _terminate_as_exit() -> Iterator[None]:
+    """SIGTERM unwinds like an exception, so partial files are removed on the way out."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _exit_on_signal)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+@contextmanager
+def _file_errors() -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        raise HarmoniseError(f"{exc.filename or 'I/O'}: {exc.strerror or exc}") from exc
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _progress(total: int, unit: str, enabled: bool) -> tqdm:
+    return tqdm(
+        total=total, unit=unit, unit_scale=True, desc="harmonise", disable=not enabled, leave=False
+    )
+
+
+def _check_options(options: HarmoniseOptions) -> None:
+    format_iso(MIN_EPOCH_MS, options.zone)  # an unknown zone is a ConfigError, now
+
+
+def harmonise_files(
+    inputs: Sequence[Path],
+    out: Path,
+    *,
+    rejects: Path | None = None,
+    out_format: str | None = None,
+    options: HarmoniseOptions | None = None,
+    workers: int | None = None,
+    progress: bool = False,
+) -> HarmoniseSummary:
+    """Harmonise CSV / JSON Lines files, in order, into one output file; rejected rows go to
+    `rejects` (default: OUT's sibling `<stem>.rejects<suffix>`). Raises ConfigError for a request
+    that does not fit the inputs, HarmoniseError when a file cannot be read or written."""
+    started = time.monotonic()
+    options = options or HarmoniseOptions()
+    paths = [Path(p) for p in inputs]
+    if not paths:
+        raise ConfigError("no input files")
+    formats = [input_format(p) for p in paths]
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        raise ConfigError(f"no such file: {missing[0]}")
+    kind = output_format(out, out_format)
+    rejects = rejects or default_rejects_path(out)
+    rejects_kind = FORMAT_BY_SUFFIX.get(rejects.suffix.lower(), kind)
+    if rejects.resolve() == out.resolve() or out.resolve() in {p.resolve() for p in paths}:
+        raise ConfigError("the output, the rejects and the inputs must be different files")
+    _check_options(options)
+    summary = HarmoniseSummary([str(p) for p in paths], str(out), str(rejects), workers or _cores())
+    with _file_errors():
+        fixed = "csv" in (kind, rejects_kind)  # a CSV file has one set of columns
+        first = _first_columns(paths, formats, options, same=fixed)
+        columns = first if fixed else None
+        spec = _Spec(options, kind, rejects_kind, columns)
+        out_header, rejects_header = _headers(spec)
+        sinks = [partial(_FileSink, out, out_header), partial(_FileSink, rejects, rejects_header)]
+        total = sum(p.stat().st_size for p in paths)
+        with _progress(total, "B", progress) as bar:
+            _execute(sinks, _file_work(paths, formats, spec), summary, bar)
+    summary.seconds = time.monotonic() - started
+    log.info(
+        "harmonised rows_in=%d rows_out=%d rejected=%d out=%s",
+        summary.counts.rows_in,
+        summary.counts.rows_out,
+        summary.rows_rejected,
+        out,
+    )
+    return summary
+
+
+def _file_work(paths: Sequence[Path], formats: Sequence[Format], spec: _Spec) -> Work:
+    for path, kind in zip(paths, formats, strict=True):
+        with path.open("rb") as file:
+            header: tuple[str, ...] | None = None
+            carry = b""
+            if kind == "csv":
+                header, carry = _read_header(file, str(path))
+                if header is None:
+                    continue
+            skipped = file.tell() - len(carry)  # the header's bytes, for the progress bar
+            for blob in _blocks(file, carry, quoted=kind == "csv", name=str(path)):
+                yield _Task(spec, kind, header, blob), (len(blob) + skipped, None)
+                skipped = 0
+
+
+def harmonise_topic(
+    bootstrap: str,
+    topic: str,
+    *,
+    window: TopicRange | None = None,
+    out: Path | None = None,
+    to_topic: str | None = None,
+    rejects: Path | None = None,
+    rejects_topic: str | None = None,
+    options: HarmoniseOptions | None = None,
+    workers: int | None = None,
+    partitions: int = 4,
+    progress: bool = False,
+) -> HarmoniseSummary:
+    """Harmonise the JSON messages of a bounded range of `topic` into a JSON Lines file or into
+    `to_topic` (keys kept). Rejects go to the `rejects` file if given, else beside `out`, else to
+    `rejects_topic` (default `<to_topic>.rejects`). Writing to topics is at-least-once."""
+    from kafka import KafkaConsumer, KafkaProducer
+
+    from streams.topics import ensure_topics
+
+    started = time.monotonic()
+    options = options or HarmoniseOptions()
+    if (out is None) == (to_topic is None):
+        raise ConfigError("give an output file or an output topic (one of them)")
+    if out is not None and output_format(out) != "jsonl":
+        raise ConfigError("a topic is written to JSON Lines, not CSV")
+    if rejects is not None and FORMAT_BY_SUFFIX.get(rejects.suffix.lower()) != "jsonl":
+        raise ConfigError("the rejects of a topic are written to JSON Lines (.jsonl)")
+    _check_options(options)
+    rejects = rejects or (default_rejects_path(out) if out is not None else None)
+    rejects_topic = None if rejects is not None else rejects_topic or f"{to_topic}.rejects"
+    summary = HarmoniseSummary(
+        [f"topic {topic}"],
+        f"topic {to_topic}" if to_topic else str(out),
+        str(rejects) if rejects else f"topic {rejects_topic}",
+        workers or _cores(),
+    )
+    spec = _Spec(options, "jsonl", "jsonl", None)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    producer = None
+    try:
+        bounds = _topic_bounds(consumer, topic, window or TopicRange())
+        written = [t for t in (to_topic, rejects_topic) if t is not None]
+        if written:
+            ensure_topics(bootstrap, written, partitions)
+            producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, acks="all")
+        sinks = [_opener(out, to_topic, producer), _opener(rejects, rejects_topic, producer)]
+        work = (
+            (_Task(spec, "jsonl", None, [r.value or b"" for r in batch]), (len(batch), batch))
+            for batch in _topic_batches(consumer, bounds)
+        )
+        total = sum(end - start for start, end in bounds.values())
+        with _file_errors(), _progress(total, "msg", progress) as bar:
+            _execute(sinks, work, summary, bar)
+    finally:
+        consumer.close()
+        if producer is not None:
+            producer.close()
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _opener(path: Path | None, topic: str | None, producer: Any) -> Callable[[], _Sink]:
+    if path is not None:
+        return partial(_FileSink, path, b"")
+    assert topic is not None
+    return partial(_TopicSink, producer, topic)
+
+
+def _topic_bounds(consumer: Any, topic: str, window: TopicRange) -> dict[Any, tuple[int, int]]:
+    """[start, end) offsets per partition, the ends captured now; empty ranges left out."""
+    from kafka import TopicPartition
+
+    deadline = time.monotonic() + 10
+    ids = consumer.partitions_for_topic(topic)
+    while not ids and time.monotonic() < deadline:
+        time.sleep(0.2)
+        ids = consumer.partitions_for_topic(topic)
+    if not ids:
+        raise HarmoniseError(f"no topic {topic!r}")
+    partitions = [TopicPartition(topic, p) for p in sorted(ids)]
+    firsts, lasts = consumer.beginning_offsets(partitions), consumer.end_offsets(partitions)
+    last_wanted = window.end_offset if window.end_offset is not None else 2**63 - 1
+    bounds = {
+        tp: (max(firsts[tp], window.start_offset or 0), min(lasts[tp], last_wanted))
+        for tp in partitions
+    }
+    if window.since_ms is not None:
+        found = consumer.offsets_for_times({tp: window.since_ms for tp in partitions})
+        bounds = {
+            tp: (found[tp].offset if found[tp] else end, end) for tp, (_, end) in bounds.items()
+        }
+    if window.until_ms is not None:
+        found = consumer.offsets_for_times({tp: window.until_ms for tp in partitions})
+        bounds = {
+            tp: (start, min(end, found[tp].offset) if found[tp] else end)
+            for tp, (start, end) in bounds.items()
+        }
+    return {tp: (start, end) for tp, (start, end) in bounds.items() if start < end}
+
+
+def _topic_batches(consumer: Any, bounds: dict[Any, tuple[int, int]]) -> Iterator[list[Any]]:
+    """The records in `bounds`, in chunks, each partition in offset order."""
+    consumer.assign(list(bounds))
+    for tp, (start, _) in bounds.items():
+        consumer.seek(tp, start)
+    ends = {tp: end for tp, (_, end) in bounds.items()}
+    batch: list[Any] = []
+    quiet_since = time.monotonic()
+    while ends:
+        polled = consumer.poll(timeout_ms=500, max_records=CHUNK_RECORDS)
+        for tp, records in polled.items():
+            end = ends.get(tp)
+            batch.extend(r for r in records if end is not None and r.offset < end)
+        for tp in [tp for tp, end in ends.items() if consumer.position(tp) >= end]:
+            del ends[tp]
+            consumer.pause(tp)
+        if polled:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since > 60:
+            raise HarmoniseError(f"no messages for 60 s with {len(ends)} partition(s) unread")
+        while len(batch) >= CHUNK_RECORDS:
+            yield batch[:CHUNK_RECORDS]
+            batch = batch[CHUNK_RECORDS:]
+    if batch:
+        yield batch
