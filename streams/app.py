@@ -58,6 +58,7 @@ def policy_for(settings: Settings) -> dispatch.DispatchPolicy:
         radius_m=settings.dispatch_radius_m,
         max_position_age_ms=int(settings.position_max_age_s * 1000),
         ack_timeout_ms=int(settings.ack_timeout_s * 1000),
+        position_write_interval_ms=int(settings.position_write_interval_s * 1000),
     )
 
 

@@ -43,6 +43,7 @@ class DispatchPolicy:
     history_window_ms: int = 30 * 24 * 3600 * 1000
     camera_radius_m: float = 300.0
     keep_complete_ms: int = 3600 * 1000  # how long finished alerts are remembered (replays)
+    position_write_interval_ms: int = 10_000  # replicate a same-cell position at most this often
     units_by_priority: Mapping[int, int] = field(default_factory=lambda: DEFAULT_UNITS_BY_PRIORITY)
     travel_mode: str = "car"
 

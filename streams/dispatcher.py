@@ -77,6 +77,7 @@ class Dispatcher:
         self.history_store = history_store
         self.camera_store = camera_store
         self._partition_cache: dict[str, int] = {}
+        self._unwritten_positions: dict[str, OfficerState] = {}
 
     def partition_of(self, key: str) -> int:
         cached = self._partition_cache.get(key)
@@ -86,18 +87,43 @@ class Dispatcher:
 
     # -- officer side -----------------------------------------------------------------------
     def officer(self, officer_id: str) -> OfficerState | None:
+        """The officer's current state on their own partition: the table, plus a newer position
+        not yet written to it."""
+        unwritten = self._unwritten_positions.get(officer_id)
+        if unwritten is not None:
+            return unwritten
         stored = self.officers.get(officer_id)
         return None if stored is None else OfficerState.model_validate(stored)
 
     def _set_officer(self, state: OfficerState) -> None:
+        self._unwritten_positions.pop(state.officer_id, None)
         self.officers[state.officer_id] = state.model_dump(mode="json")
         self.view.apply(state.officer_id, state)
 
     def on_ping(self, ping: GpsPing) -> list[Outbound]:
-        moved = apply_ping(self.officer(ping.officer_id), ping)
-        if moved is not None:
+        """Positions are the bulk of the traffic: every ping updates this worker's view, but the
+        replicated table (and so other workers' views) only when the officer changes H3 cell or
+        their written position is `position_write_interval_ms` old. Status changes and claims
+        always write at once, with the latest position."""
+        current = self.officer(ping.officer_id)
+        moved = apply_ping(current, ping)
+        if moved is None:
+            return []
+        written = self._written_position(ping.officer_id, current)
+        if written is None or _needs_write(written, moved, self.policy.position_write_interval_ms):
             self._set_officer(moved)
+        else:
+            self._unwritten_positions[ping.officer_id] = moved
+            self.view.apply(ping.officer_id, moved)
         return []
+
+    def _written_position(
+        self, officer_id: str, current: OfficerState | None
+    ) -> OfficerState | None:
+        if officer_id not in self._unwritten_positions:
+            return current
+        stored = self.officers.get(officer_id)
+        return None if stored is None else OfficerState.model_validate(stored)
 
     def on_status(self, change: OfficerStatusChange) -> list[Outbound]:
         changed, withdrawal = dispatch.apply_status(self.officer(change.officer_id), change)
@@ -339,6 +365,13 @@ class Dispatcher:
         self.camera_store[meta.camera_id] = meta.model_dump(mode="json")
         self.cameras.apply(meta.camera_id, meta)
         return []
+
+
+def _needs_write(written: OfficerState, moved: OfficerState, interval_ms: int) -> bool:
+    if written.h3_cell != moved.h3_cell or written.position_utc_ms is None:
+        return True
+    assert moved.position_utc_ms is not None
+    return moved.position_utc_ms - written.position_utc_ms >= interval_ms
 
 
 def _entry_json(entry: HistoryEntry) -> dict[str, Any]:

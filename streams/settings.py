@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     h3_resolution: int = Field(default=8, ge=5, le=11)
     dispatch_radius_m: float = Field(default=5000.0, gt=0)
     position_max_age_s: float = Field(default=300.0, gt=0)
+    position_write_interval_s: float = Field(
+        default=10.0,
+        ge=0.0,
+        description="Same-cell positions are replicated to other workers at most this often.",
+    )
     ack_timeout_s: float = Field(
         default=60.0, gt=0, description="An officer who does not acknowledge is released."
     )

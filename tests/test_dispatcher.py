@@ -375,3 +375,38 @@ def test_recorded_events_are_ordered_by_event_time() -> None:
     ordered = read_events(lines, zone="Asia/Shanghai")
     assert [e.message["officer_id"] for e in ordered] == ["B", "A"]
     assert isinstance(ordered[0], RecordedEvent)
+
+
+def test_same_cell_pings_move_the_local_view_but_replicate_only_every_interval() -> None:
+    from schemas.events import GpsPing, TimeQuality
+    from streams.replay import new_dispatcher
+
+    d = new_dispatcher(POLICY, zone="Asia/Shanghai", resolution=8)
+
+    def gps(t: int, lat: float, lon: float) -> GpsPing:
+        import h3
+
+        return GpsPing(
+            event_id=f"A@{t}",
+            officer_id="A",
+            station_id="",
+            lat=lat,
+            lon=lon,
+            h3_cell=h3.latlng_to_cell(lat, lon, 8),
+            event_time="x",
+            event_utc_ms=t,
+            ingest_utc_ms=t,
+            time_quality=TimeQuality(source_format="epoch_ms"),
+        )
+
+    d.on_ping(gps(T0, *NEAR))
+    assert d.officers["A"]["position_utc_ms"] == T0  # first position: written
+    d.on_ping(gps(T0 + 3000, NEAR[0] + 0.0001, NEAR[1]))  # same cell, 3 s later
+    assert d.officers["A"]["position_utc_ms"] == T0  # not replicated yet
+    assert d.view.get("A").position_utc_ms == T0 + 3000  # but this worker sees it
+    d.on_ping(gps(T0 + 2000, *FAR))  # late ping: ignored against the unwritten one too
+    assert d.view.get("A").lat == NEAR[0] + 0.0001
+    d.on_ping(gps(T0 + 11_000, NEAR[0] + 0.0002, NEAR[1]))  # interval passed: written
+    assert d.officers["A"]["position_utc_ms"] == T0 + 11_000
+    d.on_ping(gps(T0 + 12_000, *MID))  # another cell: written at once
+    assert d.officers["A"]["lat"] == MID[0]
