@@ -17,10 +17,14 @@ from hypothesis import strategies as st
 
 from streams.errors import ConfigError, InvalidEvent, Reason
 from streams.timefmt import (
+    _NO_CONVENTION,
     MAX_EPOCH_MS,
     MIN_EPOCH_MS,
     Instant,
     SourceConvention,
+    _Context,
+    _parse_text,
+    _zone_table,
     format_iso,
     parse_instant,
 )
@@ -413,3 +417,59 @@ def test_any_text_parses_or_is_rejected_with_a_reason(value: str) -> None:
         return
     assert MIN_EPOCH_MS <= instant.utc_ms < MAX_EPOCH_MS
     assert instant.iso == format_iso(instant.utc_ms, "Asia/Shanghai")
+
+
+def two_digits(usual: int, edge: int) -> st.SearchStrategy[str]:
+    """Mostly 1..usual, sometimes up to `edge` (an impossible value) or 0."""
+    numbers = st.one_of(st.integers(1, usual), st.integers(0, edge))
+    return numbers.map(lambda n: f"{n:02d}")
+
+
+@st.composite
+def common_shapes(draw: st.DrawFn) -> str:
+    """Values in the shapes parse_instant reads without the general path, fields sometimes
+    impossible (day 31 of a short month, 24:00, second 60, year out of range)."""
+    year = draw(st.sampled_from(["1999", "2000", "2022", "2024", "2099", "2100"]))
+    month, day = draw(two_digits(12, 13)), draw(two_digits(12, 32))
+    clock = f"{draw(two_digits(23, 24))}:{draw(two_digits(59, 60))}"
+    clock += draw(st.sampled_from(["", ":00", ":59", ":60", ":07.5", ",123456789", ":01.000"]))
+    offset = draw(st.sampled_from(["", "Z", "z", "+08:00", " -05:00", "+0530", "+15:00", "-00"]))
+    stamp = f"{year}{month}{day}{clock.replace(':', '')[:6]}"
+    return draw(
+        st.sampled_from(
+            [
+                f"{year}-{month}-{day}",
+                f"{year}-{month}-{day}{draw(st.sampled_from('Tt '))}{clock}{offset}",
+                f"{year}/{month}/{day} {clock}",
+                f"{year}.{month}.{day}T{clock}",
+                f"{day}/{month}/{year} {clock}",
+                f"{month}/{day}/{year} {clock}",
+                stamp[:8],
+                stamp,
+                str(draw(st.integers(0, 10**13))),
+            ]
+        )
+    )
+
+
+def outcome(read: Callable[[], Instant]) -> Instant | tuple[Reason, str]:
+    try:
+        return read()
+    except InvalidEvent as rejected:
+        return rejected.reason, str(rejected)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    value=common_shapes(),
+    zone=st.sampled_from(ZONES),
+    convention=st.sampled_from([None, DAY_FIRST, MONTH_FIRST, SourceConvention(fold=1)]),
+)
+def test_common_shapes_read_as_the_general_path_reads_them(
+    value: str, zone: str, convention: SourceConvention | None
+) -> None:
+    context = _Context(_zone_table(zone), zone, convention or _NO_CONVENTION, ms(REF), 3_600_000)
+    general = outcome(lambda: _parse_text(value, context))
+    assert outcome(
+        lambda: parse(value, zone=zone, convention=convention, reference_ms=ms(REF))
+    ) == (general)
