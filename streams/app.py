@@ -37,6 +37,7 @@ from streams.rawfields import STATION_NAMES, decode_json_object, first_present
 from streams.settings import Settings
 from streams.stations import StationBook
 from streams.topics import TopicNames
+from streams.transport import LowLatencyTransport
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +63,17 @@ def policy_for(settings: Settings) -> dispatch.DispatchPolicy:
     )
 
 
+class PipelineApp(faust.App):
+    """A Faust app whose workers consume through `LowLatencyTransport`."""
+
+    def _new_transport(self) -> Any:
+        return LowLatencyTransport(self.conf.broker_consumer, self)
+
+
 def build_app(settings: Settings, bootstrap: str) -> faust.App:
     names = TopicNames.with_prefix(settings.topic_prefix)
     partitions = settings.topic_partitions
-    app = faust.App(
+    app = PipelineApp(
         settings.app_id,
         broker=f"kafka://{bootstrap}",
         store="memory://",
