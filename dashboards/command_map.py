@@ -6,6 +6,7 @@ screen shows now and an analyst can replay any past moment."""
 
 from __future__ import annotations
 
+from dashboards.dispatch_performance import WAITING
 from dashboards.model import Dashboard, MapLayer, Query, geomap, stat, table
 from dashboards.variables import DATASOURCE, FRESH, STATION
 
@@ -28,12 +29,6 @@ WHERE ts > $__toTime - INTERVAL 1 HOUR AND ts <= $__toTime
 ASSIGNED_SHARE = """
 SELECT countIf(alert_id IN (SELECT alert_id FROM {db}.assignments)) / greatest(count(), 1)
     AS assigned_share
-FROM {db}.alerts FINAL
-WHERE $__timeFilter(ts) AND station_id IN (${station:singlequote})
-"""
-
-WAITING = """
-SELECT countIf(alert_id NOT IN (SELECT alert_id FROM {db}.assignments)) AS waiting
 FROM {db}.alerts FINAL
 WHERE $__timeFilter(ts) AND station_id IN (${station:singlequote})
 """

@@ -58,6 +58,7 @@ from typing import IO, Any, Literal, Protocol, TypeVar
 import orjson
 from tqdm import tqdm
 
+from infra.broker import pid_alive
 from streams.errors import ConfigError, InvalidEvent, Reason, SmartStationError
 from streams.textfix import fold_fullwidth, repair_text
 from streams.timefmt import (
@@ -834,19 +835,9 @@ def _remove_stale_partials(path: Path) -> None:
     """Partial files of `path` whose job is gone (killed): never those of a running job."""
     for stale in path.parent.glob(f".{glob.escape(path.name)}.partial-*"):
         pid = stale.name.rpartition("-")[2]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             stale.unlink(missing_ok=True)
             log.info("removed partial=%s of a job that is gone", stale)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class _FileSink:

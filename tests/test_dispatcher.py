@@ -310,63 +310,26 @@ def test_tighter_radius_leaves_far_alert_unassigned() -> None:
     assert officers_of(run(records, policy=tight), "AL") == []
 
 
+def replay_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "streams.cli", "dispatch", "replay", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
 def test_replay_command_writes_decisions_and_rejects_bad_arguments(tmp_path: Path) -> None:
     events_file = tmp_path / "events.jsonl"
     events_file.write_bytes(
         b"\n".join(orjson.dumps(r) for r in [ping("A", NEAR, T0), alert("AL", T0 + 5)])
     )
     out_file = tmp_path / "out.jsonl"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "streams.cli",
-            "dispatch",
-            "replay",
-            str(events_file),
-            "--out",
-            str(out_file),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = replay_cli(str(events_file), "--out", str(out_file))
     assert result.returncode == 0, result.stderr
     assert "1 assignments" in result.stdout
     lines = [orjson.loads(line) for line in out_file.read_bytes().splitlines()]
     assert [line["topic"] for line in lines] == ["dispatch.assignments", "dispatch.events"]
-    missing = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "streams.cli",
-            "dispatch",
-            "replay",
-            str(tmp_path / "nope"),
-            "--out",
-            str(out_file),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    missing = replay_cli(str(tmp_path / "nope"), "--out", str(out_file))
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1
     events_file.write_text('{"topic": "nonsense", "message": {}}\n')
-    bad = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "streams.cli",
-            "dispatch",
-            "replay",
-            str(events_file),
-            "--out",
-            str(out_file),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    bad = replay_cli(str(events_file), "--out", str(out_file))
     assert bad.returncode == 1 and "unknown topic" in bad.stderr and bad.stderr.count("\n") == 1
 
 
