@@ -12,12 +12,20 @@ from pathlib import Path
 
 import orjson
 import pytest
+from hypothesis import settings as hypothesis_settings
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from infra.broker import EmbeddedBroker
 from sinks.warehouse import ChdbWarehouse, Warehouse
 from streams.settings import Settings
 from streams.topics import TopicNames, ensure_topics
+
+
+# CI explores a fixed set of examples (a red build must be reproducible); runs on a developer's
+# machine draw new ones each time, which is where new counterexamples are found.
+hypothesis_settings.register_profile("ci", derandomize=True, deadline=None)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session")

@@ -214,3 +214,13 @@ def test_fold_fullwidth_turns_wide_ascii_and_ideographic_space_narrow() -> None:
     assert fold_fullwidth("ＯＦＦ－００７　Ａ") == "OFF-007 A"
     assert fold_fullwidth("警号０１２") == "警号012"
     assert fold_fullwidth("plain") == "plain"
+
+
+def test_question_marks_between_hanzi_are_lost_bytes_not_punctuation() -> None:
+    # Found by hypothesis: two rare characters whose undefined bytes became '?' were once read
+    # as '?' + a third rare character + '?', unmarked.
+    original = "啊啊啊亗倣啊啊"
+    mojibake = original.encode("gbk").decode("cp1252", errors="replace").replace(REPLACEMENT, "?")
+    repaired = repair_text(mojibake)
+    assert repaired.text == "啊啊啊" + REPLACEMENT * 2 + "啊啊"
+    assert repaired.lossy
