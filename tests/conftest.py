@@ -20,7 +20,6 @@ from sinks.warehouse import ChdbWarehouse, Warehouse
 from streams.settings import Settings
 from streams.topics import TopicNames, ensure_topics
 
-
 # CI explores a fixed set of examples (a red build must be reproducible); runs on a developer's
 # machine draw new ones each time, which is where new counterexamples are found.
 hypothesis_settings.register_profile("ci", derandomize=True, deadline=None)
