@@ -32,7 +32,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import lru_cache
+from functools import cache, lru_cache
 from time import gmtime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -784,11 +784,14 @@ def _from_compact_digits(digits: str, ctx: _Context) -> Instant:
 
 # --- the common shapes, read without regular expressions ----------------------------------------
 
-# A value's shape is the value with every digit written as 9. The shapes below are the common
-# forms; for them the C parser `datetime.fromisoformat` reads the fields in a tenth of the time
-# of the general path. Anything out of the ordinary (an invalid field, a DST gap or fold, an
-# instant out of range, an offset not seen before, a day/month order to settle) is left to
-# `_parse_text`, which also words every error, so the two paths agree by construction.
+# A value's shape is its UTF-8 bytes with every digit written as 9; letters, CJK and markers
+# stay, so `Oct 15, 2022 3:05 PM` has the shape `Oct 99, 9999 9:99 PM`. The shapes below are the
+# common forms; for them the C parser `datetime.fromisoformat`, or slicing the fields where the
+# shape puts them (Chinese, month-name and 12-hour forms, see _Layout), reads the value in a
+# fifth to a tenth of the time of the general path. Anything out of the ordinary (an invalid
+# field, a DST gap or fold, an instant out of range, an offset not seen before, a day/month order
+# to settle) is left to `_parse_text`, which also words every error, so the two paths agree by
+# construction.
 _SHAPE = bytes.maketrans(b"0123456789", b"9999999999")
 
 # A reader takes (text, table, convention, shape argument) and returns None to defer.
@@ -872,6 +875,190 @@ def _read_digits(
     return _in_range(int(text), table, "epoch_ms")
 
 
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """Where the fields of one date+clock shape sit in the value, and what its words mean."""
+
+    year: slice
+    month: slice | None  # None: the shape names the month (`month_number`)
+    day: slice
+    hour: slice
+    minute: slice | None  # None: `fixed_minute` (o'clock, or 30 for 半)
+    second: slice | None
+    kind: str | None  # the day-period marker's kind, as in _PERIOD_KIND
+    label: str
+    month_number: int = 0
+    fixed_minute: int = 0
+    either_order: bool = False  # a numeric D/M/Y date that may be month-first
+
+
+_LAYOUTS: list[_Layout] = []  # indexed by the shape argument of _read_fields
+
+
+def _read_fields(
+    text: str, table: _ZoneTable, convention: SourceConvention | None, index: int
+) -> Instant | None:
+    layout = _LAYOUTS[index]
+    hour = _hour24(layout.kind, int(text[layout.hour]))
+    minute = int(text[layout.minute]) if layout.minute else layout.fixed_minute
+    second = int(text[layout.second]) if layout.second else 0
+    if hour is None or minute > 59 or second > 59:
+        return None
+    year, day = int(text[layout.year]), int(text[layout.day])
+    month = int(text[layout.month]) if layout.month else layout.month_number
+    days = _days(year, month, day)
+    if layout.either_order and month != day:
+        days = _settle_day_month(days, _days(year, day, month), convention)
+    if days is None:
+        return None
+    local = days * _DAY + hour * 3600 + minute * 60 + second
+    if table.fixed is not None:
+        return _in_range((local - table.fixed) * 1000, table, layout.label)
+    utcs = table.to_utc(local)
+    return _in_range(utcs[0] * 1000, table, layout.label) if len(utcs) == 1 else None
+
+
+def _settle_day_month(
+    month_first: int | None, day_first: int | None, convention: SourceConvention | None
+) -> int | None:
+    """The one existing reading, else the convention's; None when context would have to decide."""
+    if month_first is None or day_first is None:
+        return month_first if day_first is None else day_first
+    if convention is None or convention.day_first is None:
+        return None
+    return day_first if convention.day_first else month_first
+
+
+def _add_layout(
+    shapes: dict[bytes, tuple[_ShapeReader, int]],
+    shape: str,
+    fields: str,
+    kind: str | None,
+    label: str,
+    *,
+    month_number: int = 0,
+    fixed_minute: int = 0,
+    either_order: bool = False,
+) -> None:
+    """Register `shape`, whose digit runs are, in order, the fields named by letters of `fields`
+    (y, m, d, h, i for minutes, s)."""
+    spans = tuple(run.span() for run in re.finditer("9+", shape))
+    shapes[shape.encode()] = _layout_entry(
+        tuple(zip(fields, spans, strict=True)),
+        kind,
+        label,
+        month_number,
+        fixed_minute,
+        either_order,
+    )
+
+
+@cache
+def _layout_entry(
+    spans: tuple[tuple[str, tuple[int, int]], ...],
+    kind: str | None,
+    label: str,
+    month_number: int,
+    fixed_minute: int,
+    either_order: bool,
+) -> tuple[_ShapeReader, int]:
+    """One entry per distinct layout: the ~17,000 shapes share about 1,000 of them."""
+    found = {field: slice(*span) for field, span in spans}
+    layout = _Layout(
+        found["y"],
+        found.get("m"),
+        found["d"],
+        found["h"],
+        found.get("i"),
+        found.get("s"),
+        kind,
+        label,
+        month_number,
+        fixed_minute,
+        either_order,
+    )
+    _LAYOUTS.append(layout)
+    return _read_fields, len(_LAYOUTS) - 1
+
+
+def _zh_shapes(shapes: dict[bytes, tuple[_ShapeReader, int]]) -> None:
+    """2022年10月15日 下午3:05, 2022年10月15日 15:05:00, 2022年10月15日下午3点05分, ..."""
+    clocks = {":99": "hi", ":99:99": "his"}
+    clocks |= {f"{mark}{tail}": "h" for mark in "点时" for tail in ("", "半")}
+    clocks |= {f"{mark}{minute}分": "hi" for mark in "点时" for minute in ("9", "99")}
+    gaps = [(first, second) for first in ("", " ") for second in ("", " ")]
+    markers = [(marker, gap) for marker in _ZH_PERIODS.split("|") for gap in gaps]
+    markers += [("", (gap, "")) for gap in ("", " ")]
+    for month, day, hour in _one_or_two_digits(3):
+        for day_mark in "日号":
+            for marker, (before, after) in markers:
+                for clock, clock_fields in clocks.items():
+                    shape = f"9999年{month}月{day}{day_mark}{before}{marker}{after}{hour}{clock}"
+                    _add_layout(
+                        shapes,
+                        shape,
+                        "ymd" + clock_fields,
+                        _PERIOD_KIND[marker] if marker else None,
+                        "zh",
+                        fixed_minute=30 if clock.endswith("半") else 0,
+                    )
+
+
+# AM/PM as sources write them (the general path lowercases), mapped to _PERIOD_KIND kinds.
+_EN_MARKERS: dict[str, str | None] = {"": None}
+_EN_MARKERS |= {
+    f"{gap}{mark}": mark[0].lower() + "m" for gap in ("", " ") for mark in ["AM", "PM", "am", "pm"]
+}
+_FULL_MONTHS = (
+    "January February March April May June July August September October November December"
+)
+_MONTH_NAMES = {
+    name: number
+    for number, full in enumerate(_FULL_MONTHS.split(), start=1)
+    for name in (full, full[:3])
+}
+_MONTH_NAMES["Sept"] = 9
+
+
+def _one_or_two_digits(count: int) -> list[tuple[str, ...]]:
+    combos: list[tuple[str, ...]] = [()]
+    for _ in range(count):
+        combos = [(*combo, digits) for combo in combos for digits in ("9", "99")]
+    return combos
+
+
+def _english_shapes(shapes: dict[bytes, tuple[_ShapeReader, int]]) -> None:
+    """Oct 15, 2022 3:05 PM, 15 Oct 2022 15:05, 2022-10-15 3:05 PM, 10/15/2022 3:05pm, ..."""
+    for second, second_field in (("", ""), (":99", "s")):
+        for marker, kind in _EN_MARKERS.items():
+            for day, hour in _one_or_two_digits(2):
+                clock = f"{hour}:99{second}{marker}"
+                time_fields = "hi" + second_field
+                for name, number in _MONTH_NAMES.items():
+                    for shape in (
+                        f"{name} {day}, 9999 {clock}",
+                        f"{name} {day} 9999 {clock}",
+                        f"{day} {name} 9999 {clock}",
+                    ):
+                        fields = "dy" + time_fields
+                        _add_layout(shapes, shape, fields, kind, "month_name", month_number=number)
+                if kind is None:
+                    continue  # numeric dates with a 24-hour clock: see _common_shapes
+                for month in ("9", "99"):
+                    for separator in "-/.":
+                        shape = f"9999{separator}{month}{separator}{day} {clock}"
+                        _add_layout(shapes, shape, "ymd" + time_fields, kind, "clock12")
+                        shape = f"{month}{separator}{day}{separator}9999 {clock}"
+                        _add_layout(
+                            shapes,
+                            shape,
+                            "mdy" + time_fields,
+                            kind,
+                            "clock12",
+                            either_order=True,
+                        )
+
+
 def _common_shapes() -> dict[bytes, tuple[_ShapeReader, int]]:
     shapes: dict[bytes, tuple[_ShapeReader, int]] = {b"9999-99-99": (_read_iso, 0)}
     clocks = ["99:99", "99:99:99"]
@@ -892,6 +1079,8 @@ def _common_shapes() -> dict[bytes, tuple[_ShapeReader, int]]:
                     shapes[f"{head}{gap}{offset}".encode()] = (_read_iso, len(head) + len(gap))
     for size in range(1, 20):
         shapes[b"9" * size] = (_read_digits, 0)
+    _zh_shapes(shapes)
+    _english_shapes(shapes)
     return shapes
 
 
@@ -914,7 +1103,7 @@ def parse_instant(
     table = _zone_table(zone)
     if isinstance(value, str):
         text = value.strip()
-        shape = _COMMON_SHAPES.get(text.encode().translate(_SHAPE)) if text.isascii() else None
+        shape = _COMMON_SHAPES.get(text.encode(errors="surrogatepass").translate(_SHAPE))
         if shape is not None and (convention is None or not convention.twelve_hour):
             read, argument = shape
             found = read(text, table, convention, argument)

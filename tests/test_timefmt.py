@@ -452,6 +452,60 @@ def common_shapes(draw: st.DrawFn) -> str:
     )
 
 
+ZH_MARKERS = (
+    "凌晨",
+    "早上",
+    "上午",
+    "中午",
+    "下午",
+    "傍晚",
+    "晚上",
+    "夜里",
+    "清晨",
+    "深夜",
+    "午夜",
+)
+MONTH_WORDS = (*MONTHS, "October", "May", "June", "Sept", "September")
+
+
+def one_or_two_digits(usual: int, edge: int) -> st.SearchStrategy[str]:
+    """Like two_digits, but also written without the leading zero."""
+    return st.one_of(two_digits(usual, edge), st.integers(0, edge).map(str))
+
+
+@st.composite
+def date_clock_shapes(draw: st.DrawFn) -> str:
+    """Chinese, month-name and 12-hour values, fields sometimes impossible (hour 0 or 13 with a
+    marker, 晚上12点, February 30th, minute 60, year out of range)."""
+    year = draw(st.sampled_from(["1999", "2000", "2022", "2024", "2099", "2100"]))
+    month, day = draw(one_or_two_digits(12, 13)), draw(one_or_two_digits(28, 32))
+    hour = draw(st.one_of(st.integers(1, 12).map(str), one_or_two_digits(23, 25)))
+    minute, second = draw(two_digits(59, 60)), draw(two_digits(59, 60))
+    clock = f"{hour}:{minute}" + draw(st.sampled_from(["", f":{second}"]))
+    zh_clock = draw(
+        st.sampled_from([clock, f"{hour}点", f"{hour}时半", f"{hour}点{int(minute)}分"])
+    )
+    zh_marker = draw(st.sampled_from(("", *ZH_MARKERS)))
+    gap = draw(st.sampled_from(["", " "]))
+    en_marker = draw(st.sampled_from(["", " AM", " PM", "am", "pm", " pm"]))
+    name = draw(st.sampled_from(MONTH_WORDS))
+    numeric_date = draw(
+        st.sampled_from([f"{year}-{month}-{day}", f"{year}/{month}/{day}", f"{month}/{day}/{year}"])
+    )
+    return draw(
+        st.sampled_from(
+            [
+                f"{year}年{month}月{day}日{gap}{zh_marker}{zh_clock}",
+                f"{year}年{month}月{day}号 {zh_marker}{gap}{zh_clock}",
+                f"{name} {day}, {year} {clock}{en_marker}",
+                f"{name} {day} {year} {clock}{en_marker}",
+                f"{day} {name} {year} {clock}{en_marker}",
+                f"{numeric_date} {clock}{en_marker or ' PM'}",
+            ]
+        )
+    )
+
+
 def outcome(read: Callable[[], Instant]) -> Instant | tuple[Reason, str]:
     try:
         return read()
@@ -466,6 +520,24 @@ def outcome(read: Callable[[], Instant]) -> Instant | tuple[Reason, str]:
     convention=st.sampled_from([None, DAY_FIRST, MONTH_FIRST, SourceConvention(fold=1)]),
 )
 def test_common_shapes_read_as_the_general_path_reads_them(
+    value: str, zone: str, convention: SourceConvention | None
+) -> None:
+    context = _Context(_zone_table(zone), zone, convention or _NO_CONVENTION, ms(REF), 3_600_000)
+    general = outcome(lambda: _parse_text(value, context))
+    assert outcome(
+        lambda: parse(value, zone=zone, convention=convention, reference_ms=ms(REF))
+    ) == (general)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    value=date_clock_shapes(),
+    zone=st.sampled_from(ZONES),
+    convention=st.sampled_from(
+        [None, DAY_FIRST, MONTH_FIRST, SourceConvention(fold=1), SourceConvention(twelve_hour=True)]
+    ),
+)
+def test_date_clock_shapes_read_as_the_general_path_reads_them(
     value: str, zone: str, convention: SourceConvention | None
 ) -> None:
     context = _Context(_zone_table(zone), zone, convention or _NO_CONVENTION, ms(REF), 3_600_000)
