@@ -8,7 +8,8 @@ ping load, alerts in and assignments out, against the bare Kafka round trip as t
    unit, near an officer) go in at --alert-rate; produced -> first assignment consumed, per alert.
 2. peer: a probe message to a plain topic, interleaved with the alerts (same producer, same
    consumer, same load); its produce -> consume time is the floor any pipeline pays per hop.
-3. ping-rate steps: consumer lag of the worker's group on the raw and the normalised ping topic
+3. ping-rate steps: consumer lag of the worker's group on the raw ping topic and on
+   gps.pings.by-officer (the re-keying hop of pings not keyed by officer id)
    at the end of each step against its start; "sustained" = it grew by less than 1 s of pings.
    Stepping stops once the lag keeps rising in a step's second half (the worker falls behind).
 
@@ -521,7 +522,7 @@ def broker_worker_pids(stack: Stack) -> dict[str, int]:
 def settle(stack: Stack, lag: LagProbe, timeout_s: float) -> float | None:
     """Seconds until the worker caught up with the pings (None: it did not within timeout_s)."""
     started = time.perf_counter()
-    topics = (stack.names.gps_raw, stack.names.gps)
+    topics = (stack.names.gps_raw, stack.names.gps_by_officer)
     if wait_drained(lag, topics, limit=500, timeout_s=timeout_s):
         return round(time.perf_counter() - started, 1)
     return None
@@ -538,7 +539,7 @@ def wait_drained(lag: LagProbe, topics: Sequence[str], limit: int, timeout_s: fl
 
 
 def rate_step(stack: Stack, args: argparse.Namespace, rate: int, lag: LagProbe) -> dict[str, Any]:
-    topics = (stack.names.gps_raw, stack.names.gps)
+    topics = (stack.names.gps_raw, stack.names.gps_by_officer)
     drained = wait_drained(lag, topics, limit=max(500, rate // 4), timeout_s=args.drain_s)
     before = lag.lag()
     load = PingLoad(stack.bootstrap, stack.names.gps_raw, args, rate, args.step_seconds).start()
@@ -619,7 +620,7 @@ def print_latency(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
             print(f"  {r['run']:>3} {label:<34} {n:>5} {cells}")
         print(
             f"      ratio pipeline/bare: p50 {ratio(r, 'p50')}, p99 {ratio(r, 'p99')}; "
-            f"pings achieved {r['ping_load']['achieved_rate']}/s; worker lag raw/normalised "
+            f"pings achieved {r['ping_load']['achieved_rate']}/s; worker lag raw/by-officer "
             f"{fmt_lag(r['lag_before'])} at the first alert -> {fmt_lag(r['lag_after'])} at the "
             f"end; cpu % of one core {r['cpu_percent_of_one_core']}"
         )
@@ -638,20 +639,20 @@ def ratio(run: dict[str, Any], q: str) -> str:
 
 
 def fmt_lag(lag: dict[str, int]) -> str:
-    return "/".join(str(lag[t]) for t in (f"{PREFIX}gps.pings", f"{PREFIX}gps.pings.normalised"))
+    return "/".join(str(lag[t]) for t in (f"{PREFIX}gps.pings", f"{PREFIX}gps.pings.by-officer"))
 
 
 def print_steps(steps: list[dict[str, Any]], args: argparse.Namespace) -> None:
     print(
-        f"\nping-rate steps: {args.step_seconds:g} s each; sustained = lag on raw and normalised "
+        f"\nping-rate steps: {args.step_seconds:g} s each; sustained = lag on raw and by-officer "
         f"pings grew by <= {args.sustain_s:g} s of achieved rate (start -> end)"
     )
     print(
         f"  {'target/s':>8} {'achieved/s':>10} {'lag raw start->end (peak)':>27} "
-        f"{'lag norm start->end (peak)':>27} {'trend/s':>11} {'ok':>3}  "
+        f"{'lag by-officer start->end':>27} {'trend/s':>11} {'ok':>3}  "
         "cpu % broker/worker/generator/others"
     )
-    raw, norm = f"{PREFIX}gps.pings", f"{PREFIX}gps.pings.normalised"
+    raw, norm = f"{PREFIX}gps.pings", f"{PREFIX}gps.pings.by-officer"
     for s in steps:
         cpu = s["cpu_percent_of_one_core"]
         slope = s["lag_trend_second_half_per_s"]
@@ -666,7 +667,7 @@ def print_steps(steps: list[dict[str, Any]], args: argparse.Namespace) -> None:
             f"{'yes' if s['sustained'] else 'no':>3}  {shares}{bound}"
         )
     print(
-        "  (trend/s: lag change per second over the second half, raw/normalised; stepping "
+        "  (trend/s: lag change per second over the second half, raw/by-officer; stepping "
         f"stops once it exceeds {FALLING_BEHIND:.0%} of the rate: the worker falls behind)"
     )
 
@@ -721,7 +722,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             producer = KafkaProducer(bootstrap_servers=stack.bootstrap, linger_ms=args.linger_ms)
             closers.append(lambda: producer.close(timeout=10))
             lag = LagProbe(
-                stack.bootstrap, APP_ID, [stack.names.gps_raw, stack.names.gps], args.partitions
+                stack.bootstrap,
+                APP_ID,
+                [stack.names.gps_raw, stack.names.gps_by_officer],
+                args.partitions,
             )
             closers.append(lag.close)
             primed_s = prime_officers(stack, producer, officers, lag)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
@@ -70,7 +70,12 @@ class PipelineApp(faust.App):
         return LowLatencyTransport(self.conf.broker_consumer, self)
 
 
-def build_app(settings: Settings, bootstrap: str) -> faust.App:
+def build_app(
+    settings: Settings, bootstrap: str, *, raw_ping_partitions: int | None = None
+) -> faust.App:
+    """`raw_ping_partitions`: when the raw ping topic has as many partitions as the officer
+    topics, Faust co-assigns its partition p with theirs, so a ping its producer keyed by officer
+    id is applied where it is normalised (one hop instead of two)."""
     names = TopicNames.with_prefix(settings.topic_prefix)
     partitions = settings.topic_partitions
     app = PipelineApp(
@@ -118,7 +123,9 @@ def build_app(settings: Settings, bootstrap: str) -> faust.App:
         "cameras": raw_topic(names.cameras),
     }
     # Co-partitioned by officer id: the one writer of an officer's state sees all about them.
-    officer_inbox = raw_topic(names.gps, names.status, names.claims, names.ticks)
+    officer_inbox = raw_topic(names.gps_by_officer, names.status, names.claims, names.ticks)
+    gps_by_officer = raw_topic(names.gps_by_officer)
+    pings_copartitioned = raw_ping_partitions == partitions
     # Co-partitioned by alert id: the one owner of an alert's progress sees it and its answers.
     alert_inbox = raw_topic(names.alerts, names.claim_results, names.backup, names.ticks)
 
@@ -209,7 +216,11 @@ def build_app(settings: Settings, bootstrap: str) -> faust.App:
 
     # -- normalising agents (raw station formats -> typed events, or the dead-letter topic) --
     def normaliser(
-        source: faust.TopicT, target: faust.TopicT, parse: Callable[..., Any], key_field: str
+        source: faust.TopicT,
+        target: faust.TopicT,
+        parse: Callable[..., Any],
+        key_field: str,
+        then: Callable[[faust.types.EventT, Any, bytes], Awaitable[None]] | None = None,
     ) -> None:
         async def normalise(stream: faust.StreamT) -> None:
             async for event in stream.events():
@@ -225,19 +236,33 @@ def build_app(settings: Settings, bootstrap: str) -> faust.App:
                 except Exception as exc:  # every failure is kept, none stops the stream
                     await dead_letter(event, invalid_event(exc))
                     continue
-                key = getattr(parsed, key_field).encode()
-                await target.send(key=key, value=to_json(parsed))
+                key, value = getattr(parsed, key_field).encode(), to_json(parsed)
+                await target.send(key=key, value=value)
+                if then is not None:
+                    await then(event, parsed, value)
 
         app.agent(source, name=f"normalise-{source.get_topic_name()}")(normalise)
 
-    normaliser(gps_raw, normalised["gps"], ping_from_raw, "officer_id")
+    async def route_ping(event: faust.types.EventT, ping: GpsPing, value: bytes) -> None:
+        officer_id = ping.officer_id
+        owned_here = (
+            pings_copartitioned
+            and event.message.key == officer_id.encode()
+            and dispatcher.partition_of(officer_id) == event.message.partition
+        )
+        if owned_here:
+            await send_all(dispatcher.on_ping(ping))
+        else:
+            await gps_by_officer.send(key=officer_id.encode(), value=value)
+
+    normaliser(gps_raw, normalised["gps"], ping_from_raw, "officer_id", then=route_ping)
     normaliser(alerts_raw, normalised["alerts"], alert_from_raw, "alert_id")
     normaliser(status_raw, normalised["status"], status_from_raw, "officer_id")
     normaliser(cameras_raw, normalised["cameras"], camera_from_raw, "camera_id")
 
     def officer_side(event: faust.types.EventT) -> list[Outbound]:
         topic, value = event.message.topic, event.message.value or b""
-        if topic == names.gps:
+        if topic == names.gps_by_officer:
             return dispatcher.on_ping(GpsPing.model_validate_json(value))
         if topic == names.status:
             return dispatcher.on_status(OfficerStatusChange.model_validate_json(value))

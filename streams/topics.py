@@ -6,6 +6,7 @@ import contextlib
 import logging
 from dataclasses import dataclass, fields
 
+from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
@@ -25,6 +26,7 @@ class TopicNames:
     cameras_raw: str = "cameras.meta"
     backup: str = "dispatch.backup"
     gps: str = "gps.pings.normalised"
+    gps_by_officer: str = "gps.pings.by-officer"
     alerts: str = "alerts.normalised"
     status: str = "officer.status.normalised"
     cameras: str = "cameras.normalised"
@@ -42,6 +44,15 @@ class TopicNames:
 
     def all(self) -> list[str]:
         return [getattr(self, f.name) for f in fields(self)]
+
+
+def partition_count(bootstrap: str, topic: str) -> int:
+    """How many partitions `topic` has (0 when it does not exist)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    try:
+        return len(consumer.partitions_for_topic(topic) or ())
+    finally:
+        consumer.close()
 
 
 def ensure_topics(

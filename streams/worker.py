@@ -13,13 +13,16 @@ import faust
 from infra.stack import bootstrap_for, prepare_topics
 from streams.app import build_app
 from streams.settings import Settings, settings_env
+from streams.topics import partition_count
 
 
 def run_worker(settings: Settings) -> None:
     bootstrap = bootstrap_for(settings)
-    prepare_topics(settings, bootstrap)
+    names = prepare_topics(settings, bootstrap)
     (settings.state_dir / "faust").mkdir(parents=True, exist_ok=True)
-    app = build_app(settings, bootstrap)
+    app = build_app(
+        settings, bootstrap, raw_ping_partitions=partition_count(bootstrap, names.gps_raw)
+    )
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
 

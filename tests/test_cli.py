@@ -123,3 +123,11 @@ def test_demo_runs_end_to_end_on_its_own_embedded_stack(tmp_path: Path) -> None:
     assert covered + waiting == 8 and covered >= 6
     assert not (state / "kafka" / "broker.pid").exists(), "the demo stops the broker it started"
     assert os.path.isdir(state / "warehouse")
+
+
+def test_cluster_ids_never_start_with_a_dash() -> None:
+    from infra.broker import base64_uuid
+
+    ids = [base64_uuid() for _ in range(5000)]  # ~78 would start with '-' without the guard
+    assert not any(i.startswith("-") for i in ids)
+    assert all(len(i) == 22 for i in ids)

@@ -39,8 +39,14 @@ def start_worker(settings: Settings, tmp_path: Path, name: str = "worker") -> Wo
 
 
 def send_pings(
-    producer: KafkaProducer, topics: TopicNames, officers: dict[str, tuple[float, float]]
+    producer: KafkaProducer,
+    topics: TopicNames,
+    officers: dict[str, tuple[float, float]],
+    *,
+    keyed: bool = False,
 ) -> None:
+    """Pings keyed by officer id take the one-hop path (applied where normalised); unkeyed ones
+    are re-keyed through `gps.pings.by-officer` first."""
     for officer_id, (lat, lon) in officers.items():
         send_json(
             producer,
@@ -52,6 +58,7 @@ def send_pings(
                 "lon": lon,
                 "ts": NOW_ISO,
             },
+            key=officer_id if keyed else None,
         )
     producer.flush()
 
@@ -178,7 +185,7 @@ def test_officer_positions_survive_kill_9_and_next_alert_is_assigned(
 ) -> None:
     worker = start_worker(settings, tmp_path, "before-crash")
     try:
-        send_pings(producer, topics, OFFICERS)
+        send_pings(producer, topics, OFFICERS, keyed=True)
         await_officers_indexed(settings, kafka_bootstrap, len(OFFICERS), worker)
     finally:
         worker.kill()
