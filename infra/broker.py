@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from infra.folders import ensure_writable_folder
 from streams.errors import StackError
 
 log = logging.getLogger(__name__)
@@ -175,7 +176,7 @@ class EmbeddedBroker:
         """Start (or reuse) the broker; returns its bootstrap address once it accepts clients."""
         if self.running():
             return self.bootstrap
-        self._check_writable()
+        ensure_writable_folder(self.paths.root, "state folder")
         self._resolve_jars()
         broker_port, controller_port = self._choose_ports()
         self.paths.properties.write_text(
@@ -208,17 +209,6 @@ class EmbeddedBroker:
         return True
 
     # -- steps -----------------------------------------------------------------------------
-    def _check_writable(self) -> None:
-        try:
-            self.paths.root.mkdir(parents=True, exist_ok=True)
-            probe = self.paths.root / ".write-probe"
-            probe.write_text("ok")
-            probe.unlink()
-        except OSError as exc:
-            raise StackError(
-                f"state folder {self.paths.root} is not writable: {exc.strerror}"
-            ) from exc
-
     def _resolve_jars(self) -> None:
         stamp = self.paths.jars / ".pom-sha256"
         digest = hashlib.sha256(POM.read_bytes()).hexdigest()

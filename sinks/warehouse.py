@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from infra.folders import ensure_writable_folder
 from streams.errors import ConfigError, StackError
 
 log = logging.getLogger(__name__)
@@ -118,15 +119,7 @@ class ChdbWarehouse(Warehouse):
                 raise StackError(
                     f"chDB is already open at {other} in this process; cannot open {path}"
                 )
-            try:
-                path.mkdir(parents=True, exist_ok=True)
-                probe = path / ".write-probe"
-                probe.write_text("ok")
-                probe.unlink()
-            except OSError as exc:
-                raise StackError(
-                    f"warehouse folder {path} is not writable: {exc.strerror}"
-                ) from exc
+            ensure_writable_folder(path, "warehouse folder")
             from chdb import session  # imported late: it loads the whole engine
 
             cls._sessions[path] = session.Session(str(path))
