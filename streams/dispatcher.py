@@ -31,6 +31,8 @@ from streams.nearest import geodesic_m
 from streams.officer_view import OfficerView
 from streams.officers import apply_ping
 
+HISTORY_SWEEP_MS = 60_000
+
 TopicName = Literal["claims", "claim_results", "assignments", "unassigned", "events", "ticks"]
 
 
@@ -78,6 +80,7 @@ class Dispatcher:
         self.camera_store = camera_store
         self._partition_cache: dict[str, int] = {}
         self._unwritten_positions: dict[str, OfficerState] = {}
+        self._history_swept_ms: dict[int, int] = {}
 
     def partition_of(self, key: str) -> int:
         cached = self._partition_cache.get(key)
@@ -144,10 +147,11 @@ class Dispatcher:
     def on_officer_tick(self, tick: Tick, partition: int) -> list[Outbound]:
         """Release officers of this partition who did not acknowledge in time."""
         out: list[Outbound] = []
-        for officer_id, state in sorted(self.view.states.items()):  # deterministic order
+        for officer_id in sorted(self.view.awaiting_ack):  # deterministic order
             if self.partition_of(officer_id) != partition:
                 continue
-            if not dispatch.ack_expired(state, self.policy, tick.now_utc_ms):
+            state = self.view.get(officer_id)
+            if state is None or not dispatch.ack_expired(state, self.policy, tick.now_utc_ms):
                 continue
             current = self.officer(officer_id)  # the table, not the view, is authoritative
             if current is None or not dispatch.ack_expired(current, self.policy, tick.now_utc_ms):
@@ -264,6 +268,11 @@ class Dispatcher:
                     yield alert_id, progress
 
     def _forget_old_history(self, partition: int, now_ms: int) -> None:
+        """Free memory of history past the window. `related` already ignores such entries, so
+        a sweep of the whole history once a minute per partition (not every tick) is enough."""
+        if now_ms - self._history_swept_ms.get(partition, 0) < HISTORY_SWEEP_MS:
+            return
+        self._history_swept_ms[partition] = now_ms
         horizon = now_ms - self.policy.history_window_ms
         for alert_id, entry in list(self.history.entries.items()):
             if entry.event_utc_ms < horizon and self.partition_of(alert_id) == partition:

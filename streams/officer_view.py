@@ -3,8 +3,6 @@ H3 index of positions, fed by local writes and by the `officers` table's changel
 
 from __future__ import annotations
 
-from typing import Any
-
 from schemas.events import OfficerState
 from streams.dispatch import DispatchPolicy, is_candidate
 from streams.nearest import Candidate, OfficerIndex
@@ -14,6 +12,8 @@ class OfficerView:
     def __init__(self, resolution: int) -> None:
         self.index = OfficerIndex(resolution)
         self.states: dict[str, OfficerState] = {}
+        # Officers booked and not yet acknowledged: all the ack timer has to look at each tick.
+        self.awaiting_ack: set[str] = set()
 
     def __len__(self) -> int:
         return len(self.states)
@@ -22,6 +22,10 @@ class OfficerView:
         return self.states.get(officer_id)
 
     def apply(self, officer_id: str, state: OfficerState | None) -> None:
+        if state is None or state.dispatched_utc_ms is None:
+            self.awaiting_ack.discard(officer_id)
+        else:
+            self.awaiting_ack.add(officer_id)
         if state is None:
             self.states.pop(officer_id, None)
             if officer_id in self.index:
@@ -30,11 +34,6 @@ class OfficerView:
         self.states[officer_id] = state
         if state.lat is not None and state.lon is not None:
             self.index.upsert(officer_id, state.lat, state.lon)
-
-    def apply_changelog_value(self, key: Any, value: Any) -> None:
-        """A changelog record: key is the officer id, value the state as JSON (None: deleted)."""
-        officer_id = key.decode() if isinstance(key, bytes) else str(key)
-        self.apply(officer_id, None if value is None else OfficerState.model_validate(value))
 
     def nearest_candidates(
         self,

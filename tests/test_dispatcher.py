@@ -373,3 +373,20 @@ def test_same_cell_pings_move_the_local_view_but_replicate_only_every_interval()
     assert d.officers["A"]["position_utc_ms"] == T0 + 11_000
     d.on_ping(gps(T0 + 12_000, *MID))  # another cell: written at once
     assert d.officers["A"]["lat"] == MID[0]
+
+
+def test_history_past_the_window_is_forgotten_by_the_owning_partition() -> None:
+    from schemas.events import Tick
+    from streams.alerts import alert_from_raw
+    from streams.replay import new_dispatcher
+    from streams.stations import StationBook
+
+    policy = DispatchPolicy(radius_m=5000, history_window_ms=3_600_000)
+    d = new_dispatcher(policy, zone="Asia/Shanghai", resolution=8)
+    for record in (alert("OLD", T0), alert("RECENT", T0 + 3_000_000)):
+        parsed = alert_from_raw(
+            record["message"], stations=StationBook(), resolution=8, reference_ms=T0, ingest_ms=T0
+        )
+        d.on_alert(parsed, parsed.event_utc_ms)
+    d.on_alert_tick(Tick(now_utc_ms=T0 + 3_700_000), partition=0)
+    assert set(d.history_store) == {"RECENT"} and set(d.history.entries) == {"RECENT"}
