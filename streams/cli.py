@@ -224,6 +224,7 @@ def dispatch_replay(
     """Run the dispatch decisions over a recorded stream, without a broker (deterministic)."""
     from streams.app import policy_for
     from streams.replay import replay_file
+    from streams.stations import StationBook
 
     overrides = {
         "dispatch_radius_m": radius_m,
@@ -238,7 +239,7 @@ def dispatch_replay(
         events,
         out,
         policy=policy_for(conf),
-        zone=conf.zone,
+        stations=StationBook(conf.zone, conf.stations),
         resolution=conf.h3_resolution,
         tail_ms=int(tail_s * 1000),
     )

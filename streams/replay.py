@@ -21,7 +21,16 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from schemas.events import BackupRequest, Claim, ClaimResult, Tick
+from schemas.events import (
+    AlertCall,
+    BackupRequest,
+    CameraMeta,
+    Claim,
+    ClaimResult,
+    GpsPing,
+    OfficerStatusChange,
+    Tick,
+)
 from streams import dispatch
 from streams.alerts import alert_from_raw
 from streams.background import AlertHistory
@@ -30,9 +39,8 @@ from streams.dispatcher import Dispatcher, Outbound
 from streams.errors import ConfigError, InvalidEvent, Reason
 from streams.officer_view import OfficerView
 from streams.officers import ping_from_raw, status_from_raw
-from streams.rawfields import TIME_NAMES, first_present
+from streams.rawfields import STATION_NAMES, TIME_NAMES, first_present
 from streams.stations import StationBook
-from streams.timefmt import parse_instant
 
 PUBLISHED = ("assignments", "unassigned", "events")
 TOPIC_OF = {
@@ -53,7 +61,7 @@ class RecordedEvent:
     timestamp_ms: int = field(compare=False)
 
 
-def read_events(lines: Iterable[bytes], *, zone: str) -> list[RecordedEvent]:
+def read_events(lines: Iterable[bytes], *, stations: StationBook) -> list[RecordedEvent]:
     """Parse and order the recording by event time (ties keep file order)."""
     events = []
     for number, line in enumerate(lines, start=1):
@@ -68,18 +76,19 @@ def read_events(lines: Iterable[bytes], *, zone: str) -> list[RecordedEvent]:
             raise ConfigError(f"line {number}: unknown topic {topic!r} (one of {INPUT_TOPICS})")
         stamp = record.get("timestamp_ms")
         events.append(
-            RecordedEvent(_event_time(message, stamp, zone), number, topic, message, stamp or 0)
+            RecordedEvent(_event_time(message, stamp, stations), number, topic, message, stamp or 0)
         )
     events.sort()
     return events
 
 
-def _event_time(message: Any, stamp: int | None, zone: str) -> int:
+def _event_time(message: Any, stamp: int | None, stations: StationBook) -> int:
     if isinstance(stamp, int):
         return stamp
     if isinstance(message, dict):
+        station_id = str(first_present(message, STATION_NAMES) or "")
         try:
-            return parse_instant(first_present(message, TIME_NAMES), zone=zone).utc_ms
+            return stations.parse_time(first_present(message, TIME_NAMES), station_id, None).utc_ms
         except InvalidEvent:
             pass
     return 0  # unreadable: replayed first, and it will go to the dead letters
@@ -113,18 +122,19 @@ def replay(
     events: list[RecordedEvent],
     *,
     policy: dispatch.DispatchPolicy,
-    zone: str = "Asia/Shanghai",
+    stations: StationBook | None = None,
     resolution: int = 8,
     tail_ms: int = 0,
 ) -> ReplayResult:
-    """Run the recording; `tail_ms` keeps the clock ticking after the last event (so timeouts
-    that would fire after it do)."""
-    dispatcher = new_dispatcher(policy, zone=zone, resolution=resolution)
+    """Run the recording with the stations' conventions; `tail_ms` keeps the clock ticking after
+    the last event (so timeouts that would fire after it do)."""
+    stations = stations or StationBook()
+    dispatcher = new_dispatcher(policy, zone=stations.default_zone, resolution=resolution)
     result = ReplayResult(inputs=len(events))
     clock = events[0].time_ms if events else 0
     for event in events:
         clock = _tick_until(dispatcher, clock, event.time_ms, result)
-        _handle_input(dispatcher, event, max(clock, event.time_ms), zone, resolution, result)
+        _handle_input(dispatcher, event, max(clock, event.time_ms), stations, resolution, result)
     if events:
         _tick_until(dispatcher, clock, clock + tail_ms, result)
     return result
@@ -139,38 +149,24 @@ def _tick_until(dispatcher: Dispatcher, clock: int, until: int, result: ReplayRe
     return clock
 
 
+PARSERS: dict[str, Callable[..., BaseModel]] = {
+    "gps.pings": ping_from_raw,
+    "alerts.calls": alert_from_raw,
+    "officer.status": status_from_raw,
+    "cameras.meta": camera_from_raw,
+}
+
+
 def _handle_input(
     dispatcher: Dispatcher,
     event: RecordedEvent,
     now: int,
-    zone: str,
+    stations: StationBook,
     resolution: int,
     result: ReplayResult,
 ) -> None:
-    parsers: dict[str, Callable[..., BaseModel]] = {
-        "gps.pings": ping_from_raw,
-        "alerts.calls": alert_from_raw,
-        "officer.status": status_from_raw,
-        "cameras.meta": camera_from_raw,
-    }
     try:
-        if not isinstance(event.message, dict):
-            raise InvalidEvent(Reason.INVALID_JSON, "message is not a JSON object")
-        if event.topic == "dispatch.backup":
-            _drain(
-                dispatcher,
-                dispatcher.on_backup(BackupRequest.model_validate(event.message), now),
-                now,
-                result,
-            )
-            return
-        parsed = parsers[event.topic](
-            event.message,
-            stations=StationBook(zone),
-            resolution=resolution,
-            reference_ms=event.timestamp_ms or now,
-            ingest_ms=now,
-        )
+        message = _decoded(event, now, stations, resolution)
     except (InvalidEvent, ValidationError) as exc:
         reason = exc.reason.value if isinstance(exc, InvalidEvent) else Reason.INVALID_FIELD.value
         result.outputs.append(
@@ -183,13 +179,35 @@ def _handle_input(
             }
         )
         return
-    handler = {
-        "gps.pings": lambda m: dispatcher.on_ping(m),
-        "alerts.calls": lambda m: dispatcher.on_alert(m, now),
-        "officer.status": lambda m: dispatcher.on_status(m),
-        "cameras.meta": lambda m: dispatcher.on_camera(m),
-    }[event.topic]
-    _drain(dispatcher, handler(parsed), now, result)
+    _drain(dispatcher, _handle(dispatcher, message, now), now, result)
+
+
+def _decoded(event: RecordedEvent, now: int, stations: StationBook, resolution: int) -> BaseModel:
+    """The recorded message as the agents would see it after normalising (raises like them)."""
+    if not isinstance(event.message, dict):
+        raise InvalidEvent(Reason.INVALID_JSON, "message is not a JSON object")
+    if event.topic == "dispatch.backup":
+        return BackupRequest.model_validate(event.message)
+    return PARSERS[event.topic](
+        event.message,
+        stations=stations,
+        resolution=resolution,
+        reference_ms=event.timestamp_ms or now,
+        ingest_ms=now,
+    )
+
+
+def _handle(dispatcher: Dispatcher, message: BaseModel, now: int) -> list[Outbound]:
+    if isinstance(message, GpsPing):
+        return dispatcher.on_ping(message)
+    if isinstance(message, AlertCall):
+        return dispatcher.on_alert(message, now)
+    if isinstance(message, OfficerStatusChange):
+        return dispatcher.on_status(message)
+    if isinstance(message, CameraMeta):
+        return dispatcher.on_camera(message)
+    assert isinstance(message, BackupRequest)
+    return dispatcher.on_backup(message, now)
 
 
 def _drain(dispatcher: Dispatcher, out: list[Outbound], now: int, result: ReplayResult) -> None:
@@ -219,16 +237,18 @@ def replay_file(
     out_path: Path,
     *,
     policy: dispatch.DispatchPolicy,
-    zone: str,
+    stations: StationBook,
     resolution: int,
     tail_ms: int = 0,
 ) -> ReplayResult:
     try:
         with events_path.open("rb") as handle:
-            events = read_events(handle, zone=zone)
+            events = read_events(handle, stations=stations)
     except OSError as exc:
         raise ConfigError(f"cannot read {events_path}: {exc.strerror}") from exc
-    result = replay(events, policy=policy, zone=zone, resolution=resolution, tail_ms=tail_ms)
+    result = replay(
+        events, policy=policy, stations=stations, resolution=resolution, tail_ms=tail_ms
+    )
     tmp = out_path.with_name(f".{out_path.name}.partial")
     with tmp.open("wb") as handle:
         for line in _lines(result.outputs):

@@ -13,6 +13,7 @@ import pytest
 
 from streams.dispatch import DispatchPolicy
 from streams.replay import RecordedEvent, read_events, replay
+from streams.stations import StationBook
 
 T0 = 1_700_000_000_000
 INCIDENT = (29.5630, 106.5516)
@@ -55,7 +56,9 @@ def run(
     records: list[dict[str, Any]], tail_ms: int = 0, policy: DispatchPolicy = POLICY
 ) -> list[dict[str, Any]]:
     lines = [orjson.dumps(r) for r in records]
-    return replay(read_events(lines, zone="Asia/Shanghai"), policy=policy, tail_ms=tail_ms).outputs
+    return replay(
+        read_events(lines, stations=StationBook()), policy=policy, tail_ms=tail_ms
+    ).outputs
 
 
 def assignments(outputs: list[dict[str, Any]], alert_id: str | None = None) -> list[dict[str, Any]]:
@@ -102,7 +105,6 @@ def test_late_ping_does_not_move_officer_back() -> None:
 
 def test_late_ping_in_arrival_order_is_ignored_by_the_officer_state() -> None:
     from streams.officers import apply_ping, ping_from_raw
-    from streams.stations import StationBook
 
     kwargs = {"stations": StationBook(), "resolution": 8, "reference_ms": T0, "ingest_ms": T0}
     newer = ping_from_raw(ping("A", FAR, T0 + 10_000)["message"], **kwargs)
@@ -335,7 +337,7 @@ def test_replay_command_writes_decisions_and_rejects_bad_arguments(tmp_path: Pat
 
 def test_recorded_events_are_ordered_by_event_time() -> None:
     lines = [orjson.dumps(ping("A", NEAR, T0 + 5)), orjson.dumps(ping("B", NEAR, T0))]
-    ordered = read_events(lines, zone="Asia/Shanghai")
+    ordered = read_events(lines, stations=StationBook())
     assert [e.message["officer_id"] for e in ordered] == ["B", "A"]
     assert isinstance(ordered[0], RecordedEvent)
 
@@ -379,7 +381,6 @@ def test_history_past_the_window_is_forgotten_by_the_owning_partition() -> None:
     from schemas.events import Tick
     from streams.alerts import alert_from_raw
     from streams.replay import new_dispatcher
-    from streams.stations import StationBook
 
     policy = DispatchPolicy(radius_m=5000, history_window_ms=3_600_000)
     d = new_dispatcher(policy, zone="Asia/Shanghai", resolution=8)
@@ -390,3 +391,20 @@ def test_history_past_the_window_is_forgotten_by_the_owning_partition() -> None:
         d.on_alert(parsed, parsed.event_utc_ms)
     d.on_alert_tick(Tick(now_utc_ms=T0 + 3_700_000), partition=0)
     assert set(d.history_store) == {"RECENT"} and set(d.history.entries) == {"RECENT"}
+
+
+def test_replay_reads_times_with_each_station_s_conventions() -> None:
+    from streams.settings import Settings
+
+    stations = StationBook(
+        "Asia/Shanghai",
+        Settings(stations={"ST-US": {"zone": "America/New_York", "day_first": False}}).stations,
+    )
+    records = [
+        ping("A", NEAR, T0 - 60_000),
+        alert("AL", T0, station_id="ST-US", time="11/14/2023 5:13 PM"),  # T0 - 20 s, in New York
+    ]
+    lines = [orjson.dumps(r) for r in records]
+    out = replay(read_events(lines, stations=stations), policy=POLICY, stations=stations).outputs
+    [assignment] = assignments(out)
+    assert assignment["alert"]["event_time"] == "2023-11-14T17:13:00-05:00"
