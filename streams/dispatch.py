@@ -93,6 +93,11 @@ def claim_candidates(
     return progress.model_copy(update={"pending": (*progress.pending, *chosen)}), claims
 
 
+def release_claim(alert_id: str, officer_id: str, at_utc_ms: int) -> Claim:
+    """Give back an officer an alert holds but does not need."""
+    return Claim(kind="release", alert_id=alert_id, officer_id=officer_id, alert_utc_ms=at_utc_ms)
+
+
 def decide_claim(
     state: OfficerState | None, claim: Claim, policy: DispatchPolicy, now_ms: int
 ) -> tuple[OfficerState | None, ClaimResult]:
@@ -248,12 +253,7 @@ def apply_claim_result(progress: AlertProgress, result: ClaimResult) -> ResultOu
     if oid in progress.assigned:
         return ResultOutcome(progress.model_copy(update={"pending": pending}))
     if oid not in progress.pending or len(progress.assigned) >= progress.units_needed:
-        release = Claim(
-            kind="release",
-            alert_id=progress.alert.alert_id,
-            officer_id=oid,
-            alert_utc_ms=progress.alert.event_utc_ms,
-        )
+        release = release_claim(progress.alert.alert_id, oid, progress.alert.event_utc_ms)
         return ResultOutcome(progress.model_copy(update={"pending": pending}), release=release)
     updated = progress.model_copy(
         update={"pending": pending, "assigned": (*progress.assigned, oid)}

@@ -193,12 +193,7 @@ class Dispatcher:
         progress = self.progress(result.alert_id)
         if progress is None:
             if result.accepted and not result.revoked:  # an alert we no longer know: free them
-                release = Claim(
-                    kind="release",
-                    alert_id=result.alert_id,
-                    officer_id=result.officer_id,
-                    alert_utc_ms=now_ms,
-                )
+                release = dispatch.release_claim(result.alert_id, result.officer_id, now_ms)
                 return [Outbound("claims", release.officer_id, release)]
             return []
         outcome = dispatch.apply_claim_result(progress, result)
