@@ -1,5 +1,6 @@
-"""End-to-end dispatch latency on the embedded stack: one Kafka broker, one Faust worker, a GPS
-ping load, alerts in and assignments out, against the bare Kafka round trip as the peer.
+"""End-to-end dispatch latency on the embedded stack: one Kafka broker, one dispatch worker and
+one positions worker (what `smart-station worker` runs), a GPS ping load, alerts in and
+assignments out, against the bare Kafka round trip as the peer.
 
     .venv/bin/python bench/bench_e2e.py [--officers 2000] [--ping-rate 2000] [--alerts 200]
         [--steps 500,1000,2000,4000,6000,8000] [--step-seconds 15] [--runs 1]
@@ -8,12 +9,12 @@ ping load, alerts in and assignments out, against the bare Kafka round trip as t
    unit, near an officer) go in at --alert-rate; produced -> first assignment consumed, per alert.
 2. peer: a probe message to a plain topic, interleaved with the alerts (same producer, same
    consumer, same load); its produce -> consume time is the floor any pipeline pays per hop.
-3. ping-rate steps: consumer lag of the worker's group on the raw ping topic and on
+3. ping-rate steps: consumer lag of the positions worker's group on the raw ping topic and on
    gps.pings.by-officer (the re-keying hop of pings not keyed by officer id)
    at the end of each step against its start; "sustained" = it grew by less than 1 s of pings.
    Stepping stops once the lag keeps rising in a step's second half (the worker falls behind).
 
-Everything binds 127.0.0.1; every load is bounded in count and time; the worker and the broker
+Everything binds 127.0.0.1; every load is bounded in count and time; the workers and the broker
 are stopped in `finally`. Results: stdout and bench/out/e2e.json.
 """
 
@@ -45,9 +46,10 @@ from kafka.admin import KafkaAdminClient
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from infra.broker import EmbeddedBroker
+from streams.app import positions_app_id, positions_changelog
 from streams.settings import Settings
 from streams.topics import TopicNames, ensure_topics
-from streams.worker import WorkerProcess
+from streams.worker import Role, WorkerProcess
 
 KAFKA_VERSION = "4.1.1"  # infra/kafka/pom.xml
 CENTRE = (29.56, 106.55)  # Chongqing
@@ -358,12 +360,17 @@ class Stack:
     names: TopicNames
     probes: str
     settings: Settings
-    worker: WorkerProcess | None = None
+    workers: dict[str, WorkerProcess] = field(default_factory=dict)
     loads: list[PingLoad] = field(default_factory=list)
 
     @property
     def changelog(self) -> str:
-        return f"{self.settings.app_id}-officers-changelog"
+        return positions_changelog(self.settings)
+
+    def check_workers(self) -> None:
+        for name, worker in self.workers.items():
+            if not worker.alive():
+                raise RuntimeError(f"the {name} worker died; see {OUT / f'e2e-{name}.log'}")
 
 
 def new_stack(root: Path, partitions: int) -> Stack:
@@ -385,17 +392,19 @@ def start_stack(stack: Stack) -> None:
     partitions = stack.settings.topic_partitions
     ensure_topics(stack.bootstrap, [*stack.names.all(), stack.probes], partitions)
     stack.settings = stack.settings.model_copy(update={"kafka_bootstrap": stack.bootstrap})
-    stack.worker = WorkerProcess(stack.settings, stack.root / "worker.log").start()
+    for role in (Role.DISPATCH, Role.POSITIONS):  # what `worker --role all` runs, apart
+        log_path = stack.root / f"{role.value}.log"
+        stack.workers[role.value] = WorkerProcess(stack.settings, log_path, role).start()
 
 
 def stop_stack(stack: Stack) -> None:
     for load in stack.loads:
         load.stop()
-    if stack.worker is not None:
-        stack.worker.stop()
+    for name, worker in stack.workers.items():
+        worker.stop()
         OUT.mkdir(parents=True, exist_ok=True)
-        if stack.worker.log_path.exists():
-            shutil.copy(stack.worker.log_path, OUT / "e2e-worker.log")
+        if worker.log_path.exists():
+            shutil.copy(worker.log_path, OUT / f"e2e-{name}.log")
     stack.broker.stop()
 
 
@@ -406,7 +415,7 @@ def prime_officers(
     probe: LagProbe,
     timeout_s: float = 120,
 ) -> float:
-    """One fresh ping per officer; waits until the officers changelog holds one state each."""
+    """One fresh ping per officer; waits until the positions changelog holds one each."""
     started = time.perf_counter()
     ts = iso_now()
     for officer_id, lat, lon in officers:
@@ -416,9 +425,7 @@ def prime_officers(
     producer.flush()
     deadline = started + timeout_s
     while time.perf_counter() < deadline:
-        assert stack.worker is not None
-        if not stack.worker.alive():
-            raise RuntimeError(f"the worker died; see {OUT / 'e2e-worker.log'}")
+        stack.check_workers()
         if probe.end_total(stack.changelog) >= len(officers):
             return time.perf_counter() - started
         time.sleep(0.5)
@@ -442,7 +449,6 @@ def latency_run(
     arrivals.start()
     load = PingLoad(stack.bootstrap, stack.names.gps_raw, args, args.ping_rate, seconds).start()
     stack.loads.append(load)
-    assert stack.worker is not None
     cpu = CpuMeter(broker_worker_pids(stack) | {"bench": os.getpid()})
     time.sleep(args.lead_s)  # the worker settles under the load before the first alert
     lag_before = lag.lag()
@@ -513,8 +519,8 @@ def broker_worker_pids(stack: Stack) -> dict[str, int]:
     broker_pid = stack.broker.pid()
     if broker_pid is not None:
         pids["broker"] = broker_pid
-    if stack.worker is not None:
-        pids["worker"] = stack.worker.pid
+    for name, worker in stack.workers.items():
+        pids[name] = worker.pid
     return pids
 
 
@@ -650,7 +656,7 @@ def print_steps(steps: list[dict[str, Any]], args: argparse.Namespace) -> None:
     print(
         f"  {'target/s':>8} {'achieved/s':>10} {'lag raw start->end (peak)':>27} "
         f"{'lag by-officer start->end':>27} {'trend/s':>11} {'ok':>3}  "
-        "cpu % broker/worker/generator/others"
+        "cpu % broker/positions/dispatch/generator/others"
     )
     raw, norm = f"{PREFIX}gps.pings", f"{PREFIX}gps.pings.by-officer"
     for s in steps:
@@ -658,7 +664,8 @@ def print_steps(steps: list[dict[str, Any]], args: argparse.Namespace) -> None:
         slope = s["lag_trend_second_half_per_s"]
         bound = " (generator-bound)" if s["generator_bound"] else ""
         shares = "/".join(
-            f"{cpu.get(k, 0):.0f}" for k in ("broker", "worker", "generator", "others")
+            f"{cpu.get(k, 0):.0f}"
+            for k in ("broker", "positions", "dispatch", "generator", "others")
         )
         print(
             f"  {s['target_rate']:>8} {s['achieved_rate']:>10} "
@@ -723,7 +730,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             closers.append(lambda: producer.close(timeout=10))
             lag = LagProbe(
                 stack.bootstrap,
-                APP_ID,
+                positions_app_id(stack.settings),
                 [stack.names.gps_raw, stack.names.gps_by_officer],
                 args.partitions,
             )

@@ -105,8 +105,23 @@ class OfficerStatusChange(Message):
     time_quality: TimeQuality
 
 
+class OfficerPosition(Message):
+    """An officer's latest replicated position (the `positions` table's value, written by the
+    positions worker: on a change of H3 cell at once, within a cell at most every
+    `position_write_interval_s`)."""
+
+    officer_id: str
+    station_id: str = ""
+    lat: float
+    lon: float
+    h3_cell: str
+    position_utc_ms: int
+
+
 class OfficerState(Message):
-    """An officer's latest known position and status (the `officers` table's value)."""
+    """An officer's status and, merged in, their latest known position (the `officers` table's
+    value is written by the officer's partition; its position fields are the position as known
+    then, and a newer one from the `positions` table wins)."""
 
     officer_id: str
     station_id: str = ""
@@ -271,6 +286,7 @@ PUBLISHED_MODELS: dict[str, type[Message]] = {
     "gps_ping": GpsPing,
     "alert_call": AlertCall,
     "officer_state": OfficerState,
+    "officer_position": OfficerPosition,
     "assignment": Assignment,
     "dead_letter_headers": DeadLetterHeaders,
     "officer_status_change": OfficerStatusChange,

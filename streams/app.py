@@ -1,6 +1,15 @@
-"""The topology, top-down: topics -> agents -> tables -> topics. Agents are thin: decode, call
-the handlers in streams/dispatcher.py (pure decisions in dispatch/officers/alerts), send. The
-warehouse loader (sinks/loader.py) reads the output topics in its own process."""
+"""The topology, top-down: topics -> agents -> tables -> topics, as two Faust apps (two consumer
+groups, run as separate processes):
+
+- the positions app (`build_positions_app`): raw GPS pings -> normalised pings -> the
+  `positions` table (streams/positions.py). Pings are the bulk of the traffic; on their own
+  worker they never hold up a dispatch, and each kind scales out on its own.
+- the dispatch app (`build_dispatch_app`): alerts, status changes, cameras, claims, backup
+  requests and ticks -> the handlers in streams/dispatcher.py -> assignments. It mirrors the
+  positions table (read only) into its OfficerView.
+
+Agents are thin: decode, call the handlers (pure decisions in dispatch/positions/alerts), send.
+The warehouse loader (sinks/loader.py) reads the output topics in its own process."""
 
 from __future__ import annotations
 
@@ -8,6 +17,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from functools import lru_cache
 from typing import Any
 
 import faust
@@ -21,6 +31,7 @@ from schemas.events import (
     Claim,
     ClaimResult,
     GpsPing,
+    OfficerPosition,
     OfficerState,
     OfficerStatusChange,
     Tick,
@@ -29,10 +40,11 @@ from streams import dispatch
 from streams.alerts import alert_from_raw
 from streams.background import AlertHistory
 from streams.cameras import CameraRegistry, camera_from_raw
-from streams.dispatcher import Dispatcher, Outbound, entry_from_json
+from streams.dispatcher import Dispatcher, Outbound, entry_from_json, partition_for
 from streams.errors import InvalidEvent, Reason
 from streams.officer_view import OfficerView
 from streams.officers import ping_from_raw, status_from_raw
+from streams.positions import PositionKeeper
 from streams.rawfields import STATION_NAMES, decode_json_object, first_present
 from streams.settings import Settings
 from streams.stations import StationBook
@@ -70,22 +82,32 @@ class PipelineApp(faust.App):
         return LowLatencyTransport(self.conf.broker_consumer, self)
 
 
-def build_app(
-    settings: Settings, bootstrap: str, *, raw_ping_partitions: int | None = None
-) -> faust.App:
-    """`raw_ping_partitions`: when the raw ping topic has as many partitions as the officer
-    topics, Faust co-assigns its partition p with theirs, so a ping its producer keyed by officer
-    id is applied where it is normalised (one hop instead of two)."""
-    names = TopicNames.with_prefix(settings.topic_prefix)
-    partitions = settings.topic_partitions
-    app = PipelineApp(
-        settings.app_id,
+POSITIONS_APP_SUFFIX = "positions"
+POSITIONS_TABLE = "officers"  # the positions app's table
+# The dispatch app's read-only mirror of it. Faust names a changelog `<app id>-<table>-changelog`
+# and its assignor only knows global tables by that name (a custom changelog topic breaks the
+# assignment), so the mirror is named to land on the positions app's changelog.
+POSITIONS_MIRROR = f"{POSITIONS_APP_SUFFIX}-{POSITIONS_TABLE}"
+
+
+def positions_app_id(settings: Settings) -> str:
+    return f"{settings.app_id}-{POSITIONS_APP_SUFFIX}"
+
+
+def positions_changelog(settings: Settings) -> str:
+    """The positions table's changelog, which every dispatch worker mirrors."""
+    return f"{positions_app_id(settings)}-{POSITIONS_TABLE}-changelog"
+
+
+def _new_app(app_id: str, settings: Settings, bootstrap: str) -> PipelineApp:
+    return PipelineApp(
+        app_id,
         broker=f"kafka://{bootstrap}",
         store="memory://",
         web_enabled=False,
         autodiscover=False,
-        datadir=str(settings.state_dir / "faust" / settings.app_id),
-        topic_partitions=partitions,
+        datadir=str(settings.state_dir / "faust" / app_id),
+        topic_partitions=settings.topic_partitions,
         topic_allow_declare=True,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
@@ -99,15 +121,159 @@ def build_app(
         value_serializer="json",
     )
 
-    # -- topics (bytes in, bytes out: agents decode themselves so bad input can be kept) ----
-    def raw_topic(*topic_names: str) -> faust.TopicT:
-        return app.topic(*topic_names, key_serializer="raw", value_serializer="raw")
 
-    gps_raw = raw_topic(names.gps_raw)
-    alerts_raw = raw_topic(names.alerts_raw)
-    status_raw = raw_topic(names.status_raw)
-    cameras_raw = raw_topic(names.cameras_raw)
-    deadletter = raw_topic(names.deadletter)
+def invalid_event(exc: Exception) -> InvalidEvent:
+    if isinstance(exc, InvalidEvent):
+        return exc
+    if isinstance(exc, ValidationError):
+        detail = exc.errors()[0]
+        where = ".".join(str(p) for p in detail["loc"])
+        return InvalidEvent(Reason.INVALID_FIELD, f"{where}: {detail['msg']}")
+    if isinstance(exc, orjson.JSONDecodeError):
+        return InvalidEvent(Reason.INVALID_JSON, str(exc))
+    log.error("unexpected error handling an event: %r", exc)
+    return InvalidEvent(Reason.INTERNAL_ERROR, repr(exc))
+
+
+class Plumbing:
+    """What both apps' agents share: raw topics, dead letters, normalising and guarded agents."""
+
+    def __init__(self, app: faust.App, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        self.names = TopicNames.with_prefix(settings.topic_prefix)
+        self.stations = StationBook(settings.zone, settings.stations)
+        self.deadletter = self.raw_topic(self.names.deadletter)
+
+    def raw_topic(self, *topic_names: str) -> faust.TopicT:
+        """Bytes in, bytes out: agents decode themselves so bad input can be kept."""
+        return self.app.topic(*topic_names, key_serializer="raw", value_serializer="raw")
+
+    async def dead_letter(self, event: faust.types.EventT, error: InvalidEvent) -> None:
+        """The original bytes untouched, the why in headers."""
+        message = event.message
+        station = ""
+        with contextlib.suppress(InvalidEvent):
+            station = str(
+                first_present(decode_json_object(message.value or b""), STATION_NAMES) or ""
+            )
+        headers = {
+            "reason": error.reason.value,
+            "message": error.message[:1000],
+            "source_topic": message.topic,
+            "source_partition": str(message.partition),
+            "source_offset": str(message.offset),
+            "station_id": station,
+            "dead_utc_ms": str(now_ms()),
+        }
+        await self.deadletter.send(
+            key=message.key,
+            value=message.value,
+            headers=[(k, v.encode()) for k, v in headers.items()],
+        )
+
+    def normaliser(
+        self,
+        source: faust.TopicT,
+        target: faust.TopicT,
+        parse: Callable[..., Any],
+        key_field: str,
+        then: Callable[[faust.types.EventT, Any, bytes], Awaitable[None]] | None = None,
+    ) -> None:
+        """An agent: raw station format -> typed event on `target`, or the dead-letter topic."""
+        stations, resolution = self.stations, self.settings.h3_resolution
+
+        async def normalise(stream: faust.StreamT) -> None:
+            async for event in stream.events():
+                message = event.message
+                try:
+                    parsed = parse(
+                        decode_json_object(message.value or b""),
+                        stations=stations,
+                        resolution=resolution,
+                        reference_ms=int(message.timestamp * 1000),
+                        ingest_ms=now_ms(),
+                    )
+                except Exception as exc:  # every failure is kept, none stops the stream
+                    await self.dead_letter(event, invalid_event(exc))
+                    continue
+                key, value = getattr(parsed, key_field).encode(), to_json(parsed)
+                await target.send(key=key, value=value)
+                if then is not None:
+                    await then(event, parsed, value)
+
+        self.app.agent(source, name=f"normalise-{source.get_topic_name()}")(normalise)
+
+    async def run_guarded(
+        self,
+        stream: faust.StreamT,
+        handle: Callable[[faust.types.EventT], list[Outbound]],
+        send_all: Callable[[list[Outbound]], Awaitable[None]],
+    ) -> None:
+        """A message that cannot be handled is dead-lettered; the partition keeps going."""
+        async for event in stream.events():
+            try:
+                out = handle(event)
+            except Exception as exc:
+                await self.dead_letter(event, invalid_event(exc))
+                continue
+            await send_all(out)
+
+
+def build_positions_app(
+    settings: Settings, bootstrap: str, *, raw_ping_partitions: int | None = None
+) -> faust.App:
+    """Pings -> normalised pings -> the `positions` table. `raw_ping_partitions`: when the raw
+    ping topic has as many partitions as the officer topics, Faust co-assigns its partition p
+    with theirs, so a ping its producer keyed by officer id is applied where it is normalised
+    (one hop instead of two)."""
+    app = _new_app(positions_app_id(settings), settings, bootstrap)
+    plumbing = Plumbing(app, settings)
+    names, partitions = plumbing.names, settings.topic_partitions
+    gps_by_officer = plumbing.raw_topic(names.gps_by_officer)
+    keeper = PositionKeeper(
+        app.Table(POSITIONS_TABLE, partitions=partitions),
+        policy_for(settings).position_write_interval_ms,
+    )
+    pings_copartitioned = raw_ping_partitions == partitions
+    partition_of = lru_cache(maxsize=1 << 16)(lambda key: partition_for(key, partitions))
+
+    async def route_ping(event: faust.types.EventT, ping: GpsPing, value: bytes) -> None:
+        officer_id = ping.officer_id
+        owned_here = (
+            pings_copartitioned
+            and event.message.key == officer_id.encode()
+            and partition_of(officer_id) == event.message.partition
+        )
+        if owned_here:
+            keeper.on_ping(ping)
+        else:
+            await gps_by_officer.send(key=officer_id.encode(), value=value)
+
+    gps = plumbing.raw_topic(names.gps)
+    plumbing.normaliser(
+        plumbing.raw_topic(names.gps_raw), gps, ping_from_raw, "officer_id", then=route_ping
+    )
+
+    def position_side(event: faust.types.EventT) -> list[Outbound]:
+        keeper.on_ping(GpsPing.model_validate_json(event.message.value or b""))
+        return []
+
+    async def nothing_to_send(out: list[Outbound]) -> None:
+        assert not out
+
+    @app.agent(gps_by_officer, name="officer-positions")
+    async def positions_partition(stream: faust.StreamT) -> None:
+        await plumbing.run_guarded(stream, position_side, nothing_to_send)
+
+    return app
+
+
+def build_dispatch_app(settings: Settings, bootstrap: str) -> faust.App:
+    """Alerts, status changes, cameras, claims, backup requests and ticks -> assignments."""
+    app = _new_app(settings.app_id, settings, bootstrap)
+    plumbing = Plumbing(app, settings)
+    names, partitions, raw_topic = plumbing.names, settings.topic_partitions, plumbing.raw_topic
     outputs: dict[str, faust.TopicT] = {
         "claims": raw_topic(names.claims),
         "claim_results": raw_topic(names.claim_results),
@@ -117,20 +283,16 @@ def build_app(
         "ticks": raw_topic(names.ticks),
     }
     normalised = {
-        "gps": raw_topic(names.gps),
         "alerts": raw_topic(names.alerts),
         "status": raw_topic(names.status),
         "cameras": raw_topic(names.cameras),
     }
-    # Co-partitioned by officer id: the one writer of an officer's state sees all about them.
-    officer_inbox = raw_topic(names.gps_by_officer, names.status, names.claims, names.ticks)
-    gps_by_officer = raw_topic(names.gps_by_officer)
-    pings_copartitioned = raw_ping_partitions == partitions
+    # Co-partitioned by officer id: the one writer of an officer's status sees all about them.
+    officer_inbox = raw_topic(names.status, names.claims, names.ticks)
     # Co-partitioned by alert id: the one owner of an alert's progress sees it and its answers.
     alert_inbox = raw_topic(names.alerts, names.claim_results, names.backup, names.ticks)
 
     # -- tables: global ones are replayed by every worker into in-memory views -------------
-    stations = StationBook(settings.zone, settings.stations)
     view = OfficerView(settings.h3_resolution)
     cameras = CameraRegistry(settings.h3_resolution)
     history = AlertHistory()
@@ -150,6 +312,11 @@ def build_app(
         "officers",
         lambda k, v: view.apply(k, None if v is None else OfficerState.model_validate(v)),
     )
+    positions = mirrored_table(  # written by the positions app only
+        POSITIONS_MIRROR,
+        lambda k, v: None if v is None else view.apply_position(OfficerPosition.model_validate(v)),
+    )
+    assert positions.changelog_topic.get_topic_name() == positions_changelog(settings)
     camera_store = mirrored_table(
         "cameras",
         lambda k, v: cameras.apply(k, None if v is None else CameraMeta.model_validate(v)),
@@ -179,91 +346,19 @@ def build_app(
                 key=item.key.encode(), value=to_json(item.message), partition=item.partition
             )
 
-    # -- dead letters: original bytes untouched, the why in headers ------------------------
-    async def dead_letter(event: faust.types.EventT, error: InvalidEvent) -> None:
-        message = event.message
-        station = ""
-        with contextlib.suppress(InvalidEvent):
-            station = str(
-                first_present(decode_json_object(message.value or b""), STATION_NAMES) or ""
-            )
-        headers = {
-            "reason": error.reason.value,
-            "message": error.message[:1000],
-            "source_topic": message.topic,
-            "source_partition": str(message.partition),
-            "source_offset": str(message.offset),
-            "station_id": station,
-            "dead_utc_ms": str(now_ms()),
-        }
-        await deadletter.send(
-            key=message.key,
-            value=message.value,
-            headers=[(k, v.encode()) for k, v in headers.items()],
-        )
-
-    def invalid_event(exc: Exception) -> InvalidEvent:
-        if isinstance(exc, InvalidEvent):
-            return exc
-        if isinstance(exc, ValidationError):
-            detail = exc.errors()[0]
-            where = ".".join(str(p) for p in detail["loc"])
-            return InvalidEvent(Reason.INVALID_FIELD, f"{where}: {detail['msg']}")
-        if isinstance(exc, orjson.JSONDecodeError):
-            return InvalidEvent(Reason.INVALID_JSON, str(exc))
-        log.error("unexpected error handling an event: %r", exc)
-        return InvalidEvent(Reason.INTERNAL_ERROR, repr(exc))
-
     # -- normalising agents (raw station formats -> typed events, or the dead-letter topic) --
-    def normaliser(
-        source: faust.TopicT,
-        target: faust.TopicT,
-        parse: Callable[..., Any],
-        key_field: str,
-        then: Callable[[faust.types.EventT, Any, bytes], Awaitable[None]] | None = None,
-    ) -> None:
-        async def normalise(stream: faust.StreamT) -> None:
-            async for event in stream.events():
-                message = event.message
-                try:
-                    parsed = parse(
-                        decode_json_object(message.value or b""),
-                        stations=stations,
-                        resolution=settings.h3_resolution,
-                        reference_ms=int(message.timestamp * 1000),
-                        ingest_ms=now_ms(),
-                    )
-                except Exception as exc:  # every failure is kept, none stops the stream
-                    await dead_letter(event, invalid_event(exc))
-                    continue
-                key, value = getattr(parsed, key_field).encode(), to_json(parsed)
-                await target.send(key=key, value=value)
-                if then is not None:
-                    await then(event, parsed, value)
-
-        app.agent(source, name=f"normalise-{source.get_topic_name()}")(normalise)
-
-    async def route_ping(event: faust.types.EventT, ping: GpsPing, value: bytes) -> None:
-        officer_id = ping.officer_id
-        owned_here = (
-            pings_copartitioned
-            and event.message.key == officer_id.encode()
-            and dispatcher.partition_of(officer_id) == event.message.partition
-        )
-        if owned_here:
-            await send_all(dispatcher.on_ping(ping))
-        else:
-            await gps_by_officer.send(key=officer_id.encode(), value=value)
-
-    normaliser(gps_raw, normalised["gps"], ping_from_raw, "officer_id", then=route_ping)
-    normaliser(alerts_raw, normalised["alerts"], alert_from_raw, "alert_id")
-    normaliser(status_raw, normalised["status"], status_from_raw, "officer_id")
-    normaliser(cameras_raw, normalised["cameras"], camera_from_raw, "camera_id")
+    plumbing.normaliser(
+        raw_topic(names.alerts_raw), normalised["alerts"], alert_from_raw, "alert_id"
+    )
+    plumbing.normaliser(
+        raw_topic(names.status_raw), normalised["status"], status_from_raw, "officer_id"
+    )
+    plumbing.normaliser(
+        raw_topic(names.cameras_raw), normalised["cameras"], camera_from_raw, "camera_id"
+    )
 
     def officer_side(event: faust.types.EventT) -> list[Outbound]:
         topic, value = event.message.topic, event.message.value or b""
-        if topic == names.gps_by_officer:
-            return dispatcher.on_ping(GpsPing.model_validate_json(value))
         if topic == names.status:
             return dispatcher.on_status(OfficerStatusChange.model_validate_json(value))
         if topic == names.claims:
@@ -285,31 +380,19 @@ def build_app(
     def camera_side(event: faust.types.EventT) -> list[Outbound]:
         return dispatcher.on_camera(CameraMeta.model_validate_json(event.message.value or b""))
 
-    async def run_guarded(
-        stream: faust.StreamT, handle: Callable[[faust.types.EventT], list[Outbound]]
-    ) -> None:
-        """A message that cannot be handled is dead-lettered; the partition keeps going."""
-        async for event in stream.events():
-            try:
-                out = handle(event)
-            except Exception as exc:
-                await dead_letter(event, invalid_event(exc))
-                continue
-            await send_all(out)
-
-    # -- the officer partition: sole writer of each officer's state --------------------------
+    # -- the officer partition: sole writer of each officer's status -------------------------
     @app.agent(officer_inbox, name="officer-state")
     async def officer_partition(stream: faust.StreamT) -> None:
-        await run_guarded(stream, officer_side)
+        await plumbing.run_guarded(stream, officer_side, send_all)
 
     # -- the alert partition: owner of each alert's dispatch progress -----------------------
     @app.agent(alert_inbox, name="alert-dispatch")
     async def alert_partition(stream: faust.StreamT) -> None:
-        await run_guarded(stream, alert_side)
+        await plumbing.run_guarded(stream, alert_side, send_all)
 
     @app.agent(normalised["cameras"], name="camera-registry")
     async def camera_partition(stream: faust.StreamT) -> None:
-        await run_guarded(stream, camera_side)
+        await plumbing.run_guarded(stream, camera_side, send_all)
 
     # -- the clock: the leader ticks every partition, timeouts run in the partitions' streams -
     @app.timer(TICK_INTERVAL_S, on_leader=True)

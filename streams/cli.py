@@ -103,11 +103,21 @@ def status() -> None:
 
 
 @cli.command()
-def worker() -> None:
-    """Run one Faust worker of the pipeline (run several for more partitions' throughput)."""
-    from streams.worker import run_worker
+def worker(
+    role: Annotated[
+        str,
+        typer.Option(
+            help="all: dispatch here and positions in a child process; dispatch or positions: "
+            "one of them (run several of each for more partitions' throughput)."
+        ),
+    ] = "all",
+) -> None:
+    """Run the pipeline's Faust workers."""
+    from streams.worker import Role, run_worker
 
-    run_worker(settings())
+    if role not in set(Role):
+        fail(f"--role {role!r}: one of {', '.join(Role)}", 2)
+    run_worker(settings(), Role(role))
 
 
 @cli.command()

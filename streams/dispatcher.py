@@ -19,7 +19,7 @@ from schemas.events import (
     Claim,
     ClaimResult,
     DispatchEvent,
-    GpsPing,
+    OfficerPosition,
     OfficerState,
     OfficerStatusChange,
     Tick,
@@ -29,7 +29,6 @@ from streams.background import AlertHistory, HistoryEntry
 from streams.cameras import CameraRegistry
 from streams.nearest import geodesic_m
 from streams.officer_view import OfficerView
-from streams.officers import apply_ping
 
 HISTORY_SWEEP_MS = 60_000
 
@@ -79,7 +78,6 @@ class Dispatcher:
         self.history_store = history_store
         self.camera_store = camera_store
         self._partition_cache: dict[str, int] = {}
-        self._unwritten_positions: dict[str, OfficerState] = {}
         self._history_swept_ms: dict[int, int] = {}
 
     def partition_of(self, key: str) -> int:
@@ -90,43 +88,20 @@ class Dispatcher:
 
     # -- officer side -----------------------------------------------------------------------
     def officer(self, officer_id: str) -> OfficerState | None:
-        """The officer's current state on their own partition: the table, plus a newer position
-        not yet written to it."""
-        unwritten = self._unwritten_positions.get(officer_id)
-        if unwritten is not None:
-            return unwritten
+        """The officer's current state on their own partition: the table (authoritative for
+        status), with the newest position this worker knows."""
         stored = self.officers.get(officer_id)
-        return None if stored is None else OfficerState.model_validate(stored)
+        state = None if stored is None else OfficerState.model_validate(stored)
+        return self.view.merged(officer_id, state)
 
     def _set_officer(self, state: OfficerState) -> None:
-        self._unwritten_positions.pop(state.officer_id, None)
         self.officers[state.officer_id] = state.model_dump(mode="json")
         self.view.apply(state.officer_id, state)
 
-    def on_ping(self, ping: GpsPing) -> list[Outbound]:
-        """Positions are the bulk of the traffic: every ping updates this worker's view, but the
-        replicated table (and so other workers' views) only when the officer changes H3 cell or
-        their written position is `position_write_interval_ms` old. Status changes and claims
-        always write at once, with the latest position."""
-        current = self.officer(ping.officer_id)
-        moved = apply_ping(current, ping)
-        if moved is None:
-            return []
-        written = self._written_position(ping.officer_id, current)
-        if written is None or _needs_write(written, moved, self.policy.position_write_interval_ms):
-            self._set_officer(moved)
-        else:
-            self._unwritten_positions[ping.officer_id] = moved
-            self.view.apply(ping.officer_id, moved)
+    def on_position(self, position: OfficerPosition) -> list[Outbound]:
+        """A position replicated by the positions worker (streams/positions.py)."""
+        self.view.apply_position(position)
         return []
-
-    def _written_position(
-        self, officer_id: str, current: OfficerState | None
-    ) -> OfficerState | None:
-        if officer_id not in self._unwritten_positions:
-            return current
-        stored = self.officers.get(officer_id)
-        return None if stored is None else OfficerState.model_validate(stored)
 
     def on_status(self, change: OfficerStatusChange) -> list[Outbound]:
         changed, withdrawal = dispatch.apply_status(self.officer(change.officer_id), change)
@@ -369,13 +344,6 @@ class Dispatcher:
         self.camera_store[meta.camera_id] = meta.model_dump(mode="json")
         self.cameras.apply(meta.camera_id, meta)
         return []
-
-
-def _needs_write(written: OfficerState, moved: OfficerState, interval_ms: int) -> bool:
-    if written.h3_cell != moved.h3_cell or written.position_utc_ms is None:
-        return True
-    assert moved.position_utc_ms is not None
-    return moved.position_utc_ms - written.position_utc_ms >= interval_ms
 
 
 def _entry_json(entry: HistoryEntry) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""Officer state: turning raw GPS pings into normalised ones and folding them into the latest
-known position per officer, ordered by event time."""
+"""Officers' raw events: GPS pings and status changes from the officers' app, validated and
+normalised (positions are folded in streams/positions.py, status in streams/dispatch.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import h3
 
 from schemas.events import (
     GpsPing,
-    OfficerState,
     OfficerStatusChange,
     OfficerStatusValue,
     TimeQuality,
@@ -54,31 +53,6 @@ def ping_from_raw(
         ingest_utc_ms=ingest_ms,
         accuracy_m=float(accuracy) if isinstance(accuracy, int | float) else None,
         time_quality=TimeQuality(source_format=instant.source_format, inferred=instant.inferred),
-    )
-
-
-def apply_ping(state: OfficerState | None, ping: GpsPing) -> OfficerState | None:
-    """The officer's state after `ping`, or None when the ping is late or a duplicate: a ping
-    never moves an officer back in time."""
-    if state is None:
-        return OfficerState(
-            officer_id=ping.officer_id,
-            station_id=ping.station_id,
-            lat=ping.lat,
-            lon=ping.lon,
-            h3_cell=ping.h3_cell,
-            position_utc_ms=ping.event_utc_ms,
-        )
-    if state.position_utc_ms is not None and ping.event_utc_ms <= state.position_utc_ms:
-        return None
-    return state.model_copy(
-        update={
-            "station_id": ping.station_id or state.station_id,
-            "lat": ping.lat,
-            "lon": ping.lon,
-            "h3_cell": ping.h3_cell,
-            "position_utc_ms": ping.event_utc_ms,
-        }
     )
 
 

@@ -39,6 +39,7 @@ from streams.dispatcher import Dispatcher, Outbound
 from streams.errors import ConfigError, InvalidEvent, Reason
 from streams.officer_view import OfficerView
 from streams.officers import ping_from_raw, status_from_raw
+from streams.positions import PositionKeeper
 from streams.rawfields import STATION_NAMES, TIME_NAMES, first_present
 from streams.stations import StationBook
 
@@ -130,11 +131,14 @@ def replay(
     the last event (so timeouts that would fire after it do)."""
     stations = stations or StationBook()
     dispatcher = new_dispatcher(policy, zone=stations.default_zone, resolution=resolution)
+    # Like the live positions worker: dispatch sees the positions it would replicate.
+    keeper = PositionKeeper({}, policy.position_write_interval_ms)
     result = ReplayResult(inputs=len(events))
     clock = events[0].time_ms if events else 0
     for event in events:
         clock = _tick_until(dispatcher, clock, event.time_ms, result)
-        _handle_input(dispatcher, event, max(clock, event.time_ms), stations, resolution, result)
+        now = max(clock, event.time_ms)
+        _handle_input(dispatcher, keeper, event, now, stations, resolution, result)
     if events:
         _tick_until(dispatcher, clock, clock + tail_ms, result)
     return result
@@ -159,6 +163,7 @@ PARSERS: dict[str, Callable[..., BaseModel]] = {
 
 def _handle_input(
     dispatcher: Dispatcher,
+    keeper: PositionKeeper,
     event: RecordedEvent,
     now: int,
     stations: StationBook,
@@ -179,7 +184,7 @@ def _handle_input(
             }
         )
         return
-    _drain(dispatcher, _handle(dispatcher, message, now), now, result)
+    _drain(dispatcher, _handle(dispatcher, keeper, message, now), now, result)
 
 
 def _decoded(event: RecordedEvent, now: int, stations: StationBook, resolution: int) -> BaseModel:
@@ -197,9 +202,12 @@ def _decoded(event: RecordedEvent, now: int, stations: StationBook, resolution: 
     )
 
 
-def _handle(dispatcher: Dispatcher, message: BaseModel, now: int) -> list[Outbound]:
+def _handle(
+    dispatcher: Dispatcher, keeper: PositionKeeper, message: BaseModel, now: int
+) -> list[Outbound]:
     if isinstance(message, GpsPing):
-        return dispatcher.on_ping(message)
+        written = keeper.on_ping(message)
+        return [] if written is None else dispatcher.on_position(written)
     if isinstance(message, AlertCall):
         return dispatcher.on_alert(message, now)
     if isinstance(message, OfficerStatusChange):

@@ -1,50 +1,89 @@
-"""Running one Faust worker of the topology in this process."""
+"""Running the pipeline's Faust workers: the dispatch app and the positions app (see
+streams/app.py), each in its own process."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
 import sys
+from enum import StrEnum
 from pathlib import Path
 
 import faust
 
 from infra.stack import bootstrap_for, prepare_topics
-from streams.app import build_app
+from streams.app import build_dispatch_app, build_positions_app
 from streams.settings import Settings, settings_env
 from streams.topics import partition_count
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
-def run_worker(settings: Settings) -> None:
+
+class Role(StrEnum):
+    ALL = "all"  # dispatch here, positions in a child process that dies with this one
+    DISPATCH = "dispatch"
+    POSITIONS = "positions"
+
+
+def run_worker(settings: Settings, role: Role = Role.ALL) -> None:
     bootstrap = bootstrap_for(settings)
     names = prepare_topics(settings, bootstrap)
     (settings.state_dir / "faust").mkdir(parents=True, exist_ok=True)
-    app = build_app(
-        settings, bootstrap, raw_ping_partitions=partition_count(bootstrap, names.gps_raw)
-    )
+    if role is Role.POSITIONS:
+        app = build_positions_app(
+            settings, bootstrap, raw_ping_partitions=partition_count(bootstrap, names.gps_raw)
+        )
+        _run(app, settings)
+        return
+    positions = None
+    if role is Role.ALL:
+        log_path = settings.state_dir / "logs" / f"positions-worker-{os.getpid()}.log"
+        positions = WorkerProcess(settings, log_path, Role.POSITIONS).start(die_with_parent=True)
+    try:
+        _run(build_dispatch_app(settings, bootstrap), settings)
+    finally:
+        if positions is not None:
+            positions.stop()
+
+
+def _run(app: faust.App, settings: Settings) -> None:
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
+    # Faust's terminal spinner sets the root logger to DEBUG so that every record turns it:
+    # aiokafka then builds a log record per fetch and send (~8 % of a busy worker's CPU).
+    worker.spinner = None
     worker.execute_from_commandline()
 
 
-class WorkerProcess:
-    """A worker in a child process (the demo and the integration tests run several)."""
+def _die_with_parent() -> None:
+    """In the child before exec: the kernel sends SIGTERM when the parent dies, even by
+    SIGKILL, so an `all` worker never leaves an orphaned positions worker behind."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
-    def __init__(self, settings: Settings, log_path: Path) -> None:
+
+class WorkerProcess:
+    """A worker in a child process (the demo, the benchmarks and the integration tests run
+    several). Role `all` is itself two processes: dispatch, and positions as its child."""
+
+    def __init__(self, settings: Settings, log_path: Path, role: Role = Role.ALL) -> None:
         self.settings = settings
         self.log_path = log_path
+        self.role = role
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> WorkerProcess:
+    def start(self, *, die_with_parent: bool = False) -> WorkerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **settings_env(self.settings)}
         with self.log_path.open("ab") as log_file:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", "worker"],
+                [sys.executable, "-m", "streams.cli", "worker", "--role", self.role.value],
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent if die_with_parent else None,
             )
         return self
 

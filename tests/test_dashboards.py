@@ -25,6 +25,7 @@ from dashboards.publish import dashboard_payload, push_dashboards
 from dashboards.validate import dashboard_errors, file_errors
 from dashboards.variables import DATASOURCE
 from streams import simulate
+from streams.app import positions_changelog
 from streams.settings import Settings
 from streams.topics import TopicNames
 from streams.worker import WorkerProcess
@@ -348,7 +349,7 @@ def test_every_panel_query_returns_rows_from_a_pipeline_run(
         fleet, pings = send_district(producer, topics, rng)
         states = consume(
             kafka_bootstrap,
-            f"{settings.app_id}-officers-changelog",
+            positions_changelog(settings),
             until=lambda r: officers_indexed(r) >= OFFICERS or not worker.alive(),
             timeout_s=60,
             raw=True,

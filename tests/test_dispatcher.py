@@ -104,15 +104,16 @@ def test_late_ping_does_not_move_officer_back() -> None:
 
 
 def test_late_ping_in_arrival_order_is_ignored_by_the_officer_state() -> None:
-    from streams.officers import apply_ping, ping_from_raw
+    from streams.officers import ping_from_raw
+    from streams.positions import advance
 
     kwargs = {"stations": StationBook(), "resolution": 8, "reference_ms": T0, "ingest_ms": T0}
     newer = ping_from_raw(ping("A", FAR, T0 + 10_000)["message"], **kwargs)
     older = ping_from_raw(ping("A", NEAR, T0 + 5_000)["message"], **kwargs)
-    state = apply_ping(None, newer)
-    assert state is not None
-    assert apply_ping(state, older) is None
-    assert apply_ping(state, newer) is None  # a duplicate changes nothing either
+    position = advance(None, newer)
+    assert position is not None and position.lat == FAR[0]
+    assert advance(position, older) is None
+    assert advance(position, newer) is None  # a duplicate changes nothing either
 
 
 def test_stale_officer_is_skipped() -> None:
@@ -342,39 +343,79 @@ def test_recorded_events_are_ordered_by_event_time() -> None:
     assert isinstance(ordered[0], RecordedEvent)
 
 
-def test_same_cell_pings_move_the_local_view_but_replicate_only_every_interval() -> None:
+def gps_ping(officer_id: str, t: int, lat: float, lon: float) -> Any:
+    import h3
+
     from schemas.events import GpsPing, TimeQuality
-    from streams.replay import new_dispatcher
 
-    d = new_dispatcher(POLICY, zone="Asia/Shanghai", resolution=8)
+    return GpsPing(
+        event_id=f"{officer_id}@{t}",
+        officer_id=officer_id,
+        station_id="",
+        lat=lat,
+        lon=lon,
+        h3_cell=h3.latlng_to_cell(lat, lon, 8),
+        event_time="x",
+        event_utc_ms=t,
+        ingest_utc_ms=t,
+        time_quality=TimeQuality(source_format="epoch_ms"),
+    )
 
-    def gps(t: int, lat: float, lon: float) -> GpsPing:
-        import h3
 
-        return GpsPing(
-            event_id=f"A@{t}",
-            officer_id="A",
-            station_id="",
-            lat=lat,
-            lon=lon,
-            h3_cell=h3.latlng_to_cell(lat, lon, 8),
-            event_time="x",
-            event_utc_ms=t,
-            ingest_utc_ms=t,
-            time_quality=TimeQuality(source_format="epoch_ms"),
-        )
+def test_same_cell_positions_are_replicated_only_every_interval() -> None:
+    from streams.positions import PositionKeeper
 
-    d.on_ping(gps(T0, *NEAR))
-    assert d.officers["A"]["position_utc_ms"] == T0  # first position: written
-    d.on_ping(gps(T0 + 3000, NEAR[0] + 0.0001, NEAR[1]))  # same cell, 3 s later
-    assert d.officers["A"]["position_utc_ms"] == T0  # not replicated yet
-    assert d.view.get("A").position_utc_ms == T0 + 3000  # but this worker sees it
-    d.on_ping(gps(T0 + 2000, *FAR))  # late ping: ignored against the unwritten one too
-    assert d.view.get("A").lat == NEAR[0] + 0.0001
-    d.on_ping(gps(T0 + 11_000, NEAR[0] + 0.0002, NEAR[1]))  # interval passed: written
-    assert d.officers["A"]["position_utc_ms"] == T0 + 11_000
-    d.on_ping(gps(T0 + 12_000, *MID))  # another cell: written at once
-    assert d.officers["A"]["lat"] == MID[0]
+    table: dict[str, Any] = {}
+    keeper = PositionKeeper(table, interval_ms=10_000)
+    assert keeper.on_ping(gps_ping("A", T0, *NEAR)) is not None  # first position: written
+    assert table["A"]["position_utc_ms"] == T0
+    assert keeper.on_ping(gps_ping("A", T0 + 3000, NEAR[0] + 0.0001, NEAR[1])) is None
+    assert table["A"]["position_utc_ms"] == T0  # same cell, 3 s later: not replicated yet
+    # a late ping is ignored against the unwritten newer position too (even in another cell)
+    assert keeper.on_ping(gps_ping("A", T0 + 2000, *FAR)) is None
+    written = keeper.on_ping(gps_ping("A", T0 + 11_000, NEAR[0] + 0.0002, NEAR[1]))
+    assert written is not None and table["A"]["position_utc_ms"] == T0 + 11_000  # interval passed
+    assert keeper.on_ping(gps_ping("A", T0 + 12_000, *MID)) is not None  # another cell: at once
+    assert table["A"]["lat"] == MID[0]
+
+
+def test_a_partition_back_from_another_worker_orders_pings_by_the_table() -> None:
+    from streams.positions import PositionKeeper
+
+    table: dict[str, Any] = {}
+    keeper = PositionKeeper(table, interval_ms=10_000)
+    keeper.on_ping(gps_ping("A", T0, *NEAR))
+    keeper.on_ping(gps_ping("A", T0 + 3000, NEAR[0] + 0.0001, NEAR[1]))  # kept unwritten
+    # meanwhile another worker owned the partition and wrote a newer position elsewhere
+    table["A"] = {**table["A"], "lat": MID[0], "lon": MID[1], "position_utc_ms": T0 + 60_000}
+    assert keeper.on_ping(gps_ping("A", T0 + 30_000, *FAR)) is None  # older than the table
+    assert table["A"]["lat"] == MID[0]
+
+
+def test_the_view_merges_status_and_the_newer_position() -> None:
+    from schemas.events import OfficerPosition, OfficerState, OfficerStatusValue
+    from streams.officer_view import OfficerView
+
+    view = OfficerView(8)
+    position = OfficerPosition(
+        officer_id="A", lat=NEAR[0], lon=NEAR[1], h3_cell="x", position_utc_ms=T0 + 5000
+    )
+    view.apply_position(position)
+    assert view.get("A").status is OfficerStatusValue.AVAILABLE  # known by position only
+    # a status written with an older position keeps the newer one
+    busy = OfficerState(
+        officer_id="A", lat=FAR[0], lon=FAR[1], position_utc_ms=T0, status=OfficerStatusValue.BUSY
+    )
+    view.apply("A", busy)
+    state = view.get("A")
+    assert (state.status, state.lat, state.position_utc_ms) == (
+        OfficerStatusValue.BUSY,
+        NEAR[0],
+        T0 + 5000,
+    )
+    view.apply_position(position.model_copy(update={"lat": MID[0], "position_utc_ms": T0}))
+    assert view.get("A").lat == NEAR[0]  # an older replicated position changes nothing
+    assert [c.officer_id for c in view.index.nearest(*NEAR, k=1, radius_m=100)] == ["A"]
 
 
 def test_history_past_the_window_is_forgotten_by_the_owning_partition() -> None:

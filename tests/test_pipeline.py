@@ -13,6 +13,7 @@ import pytest
 from kafka import KafkaProducer
 
 from schemas.events import Assignment
+from streams.app import positions_changelog
 from streams.nearest import nearest_brute_force
 from streams.settings import Settings
 from streams.topics import TopicNames
@@ -31,7 +32,7 @@ INCIDENT = (29.5633, 106.5519)
 
 
 def changelog_topic(settings: Settings) -> str:
-    return f"{settings.app_id}-officers-changelog"
+    return positions_changelog(settings)
 
 
 def start_worker(settings: Settings, tmp_path: Path, name: str = "worker") -> WorkerProcess:
@@ -73,7 +74,7 @@ def await_officers_indexed(
         timeout_s=90,
     )
     assert worker.alive(), f"worker died; see {worker.log_path}"
-    assert len(records) >= count, f"only {len(records)} officer states written"
+    assert len(records) >= count, f"only {len(records)} officer positions written"
 
 
 def send_alert(
