@@ -144,6 +144,19 @@ class Plumbing:
         self.names = TopicNames.with_prefix(settings.topic_prefix)
         self.stations = StationBook(settings.zone, settings.stations)
         self.deadletter = self.raw_topic(self.names.deadletter)
+        partitions = settings.topic_partitions
+        self.partition_of = lru_cache(maxsize=1 << 16)(lambda key: partition_for(key, partitions))
+
+    def arrived_where_owned(self, event: faust.types.EventT, key: str, copartitioned: bool) -> bool:
+        """Whether a raw event already sits on the partition its key owns: its producer keyed
+        it by `key` on a raw topic with as many partitions as the keyed topics (Faust co-assigns
+        partition p of topics with equal partition counts), so it can be handled right where
+        it is normalised, one hop earlier."""
+        return (
+            copartitioned
+            and event.message.key == key.encode()
+            and self.partition_of(key) == event.message.partition
+        )
 
     def raw_topic(self, *topic_names: str) -> faust.TopicT:
         """Bytes in, bytes out: agents decode themselves so bad input can be kept."""
@@ -199,8 +212,12 @@ class Plumbing:
                     continue
                 key, value = getattr(parsed, key_field).encode(), to_json(parsed)
                 await target.send(key=key, value=value)
-                if then is not None:
+                if then is None:
+                    continue
+                try:
                     await then(event, parsed, value)
+                except Exception as exc:  # kept with its reason; the stream goes on
+                    await self.dead_letter(event, invalid_event(exc))
 
         self.app.agent(source, name=f"normalise-{source.get_topic_name()}")(normalise)
 
@@ -236,19 +253,12 @@ def build_positions_app(
         policy_for(settings).position_write_interval_ms,
     )
     pings_copartitioned = raw_ping_partitions == partitions
-    partition_of = lru_cache(maxsize=1 << 16)(lambda key: partition_for(key, partitions))
 
     async def route_ping(event: faust.types.EventT, ping: GpsPing, value: bytes) -> None:
-        officer_id = ping.officer_id
-        owned_here = (
-            pings_copartitioned
-            and event.message.key == officer_id.encode()
-            and partition_of(officer_id) == event.message.partition
-        )
-        if owned_here:
+        if plumbing.arrived_where_owned(event, ping.officer_id, pings_copartitioned):
             keeper.on_ping(ping)
         else:
-            await gps_by_officer.send(key=officer_id.encode(), value=value)
+            await gps_by_officer.send(key=ping.officer_id.encode(), value=value)
 
     gps = plumbing.raw_topic(names.gps)
     plumbing.normaliser(
@@ -269,8 +279,13 @@ def build_positions_app(
     return app
 
 
-def build_dispatch_app(settings: Settings, bootstrap: str) -> faust.App:
-    """Alerts, status changes, cameras, claims, backup requests and ticks -> assignments."""
+def build_dispatch_app(
+    settings: Settings, bootstrap: str, *, raw_alert_partitions: int | None = None
+) -> faust.App:
+    """Alerts, status changes, cameras, claims, backup requests and ticks -> assignments.
+    `raw_alert_partitions`: as for pings, an alert its producer keyed by alert id on a raw
+    topic with as many partitions is dispatched where it is normalised; its normalised copy
+    (for the warehouse) then reaches `alert-dispatch` as a replay and is skipped."""
     app = _new_app(settings.app_id, settings, bootstrap)
     plumbing = Plumbing(app, settings)
     names, partitions, raw_topic = plumbing.names, settings.topic_partitions, plumbing.raw_topic
@@ -347,8 +362,24 @@ def build_dispatch_app(settings: Settings, bootstrap: str) -> faust.App:
             )
 
     # -- normalising agents (raw station formats -> typed events, or the dead-letter topic) --
+    alerts_copartitioned = raw_alert_partitions == partitions
+
+    async def dispatch_at_once(event: faust.types.EventT, alert: AlertCall, value: bytes) -> None:
+        if not plumbing.arrived_where_owned(event, alert.alert_id, alerts_copartitioned):
+            return
+        try:
+            out = dispatcher.on_alert(alert, now_ms())
+        except Exception:  # not lost: its normalised copy takes the two-hop way
+            log.exception("alert %s: dispatch where normalised failed", alert.alert_id)
+            return
+        await send_all(out)
+
     plumbing.normaliser(
-        raw_topic(names.alerts_raw), normalised["alerts"], alert_from_raw, "alert_id"
+        raw_topic(names.alerts_raw),
+        normalised["alerts"],
+        alert_from_raw,
+        "alert_id",
+        then=dispatch_at_once,
     )
     plumbing.normaliser(
         raw_topic(names.status_raw), normalised["status"], status_from_raw, "officer_id"

@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     position_write_interval_s: float = Field(
         default=10.0,
         ge=0.0,
-        description="Same-cell positions are replicated to other workers at most this often.",
+        description="Same-cell positions reach the dispatch workers at most this often.",
     )
     ack_timeout_s: float = Field(
         default=60.0, gt=0, description="An officer who does not acknowledge is released."

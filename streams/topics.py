@@ -56,7 +56,12 @@ def partition_count(bootstrap: str, topic: str) -> int:
 
 
 def ensure_topics(
-    bootstrap: str, names: list[str], partitions: int, *, timeout_s: float = 15
+    bootstrap: str,
+    names: list[str],
+    partitions: int,
+    *,
+    timeout_s: float = 15,
+    config: dict[str, str] | None = None,
 ) -> None:
     """Create missing topics with `partitions` partitions (replication 1 on the embedded broker;
     on a cluster create them yourself with the replication you need, this leaves them alone)."""
@@ -72,7 +77,10 @@ def ensure_topics(
         existing = set(admin.list_topics())
         missing = [n for n in names if n not in existing]
         if missing:
-            new = [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in missing]
+            new = [
+                NewTopic(n, num_partitions=partitions, replication_factor=1, topic_configs=config)
+                for n in missing
+            ]
             with contextlib.suppress(TopicAlreadyExistsError):  # a concurrent worker won
                 admin.create_topics(new, timeout_ms=int(timeout_s * 1000))
             log.info("created topics %s", missing)

@@ -16,7 +16,7 @@ import faust
 from infra.stack import bootstrap_for, prepare_topics
 from streams.app import build_dispatch_app, build_positions_app
 from streams.settings import Settings, settings_env
-from streams.topics import partition_count
+from streams.topics import ensure_topics, partition_count
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
@@ -35,20 +35,30 @@ def run_worker(settings: Settings, role: Role = Role.ALL) -> None:
         app = build_positions_app(
             settings, bootstrap, raw_ping_partitions=partition_count(bootstrap, names.gps_raw)
         )
-        _run(app, settings)
+        _run(app, settings, bootstrap)
         return
     positions = None
     if role is Role.ALL:
         log_path = settings.state_dir / "logs" / f"positions-worker-{os.getpid()}.log"
         positions = WorkerProcess(settings, log_path, Role.POSITIONS).start(die_with_parent=True)
     try:
-        _run(build_dispatch_app(settings, bootstrap), settings)
+        app = build_dispatch_app(
+            settings, bootstrap, raw_alert_partitions=partition_count(bootstrap, names.alerts_raw)
+        )
+        _run(app, settings, bootstrap)
     finally:
         if positions is not None:
             positions.stop()
 
 
-def _run(app: faust.App, settings: Settings) -> None:
+def _run(app: faust.App, settings: Settings, bootstrap: str) -> None:
+    # Tables' changelogs exist before the app starts: Faust creates missing ones itself, but a
+    # consumer that has not seen a new topic's metadata yet reads it as 0 partitions, and the
+    # first write to a table from a stream then fails its partition check.
+    changelogs = [table.changelog_topic.get_topic_name() for table in app.tables.values()]
+    ensure_topics(
+        bootstrap, changelogs, settings.topic_partitions, config={"cleanup.policy": "compact"}
+    )
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
     # Faust's terminal spinner sets the root logger to DEBUG so that every record turns it:
     # aiokafka then builds a log record per fetch and send (~8 % of a busy worker's CPU).

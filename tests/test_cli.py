@@ -93,6 +93,12 @@ def test_unwritable_state_folder_fails_before_starting_a_broker(tmp_path: Path) 
     assert "state folder" in result.stderr and "not writable" in result.stderr
 
 
+def test_unknown_worker_role_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    result = run_cli("--state-dir", str(tmp_path), "worker", "--role", "pings", timeout=30)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: --role 'pings': one of all, dispatch, positions"
+
+
 def test_bad_setting_is_one_line_and_exit_2(tmp_path: Path) -> None:
     result = run_cli("--partitions", "0", "status", timeout=30)
     assert result.returncode == 2

@@ -78,8 +78,15 @@ def await_officers_indexed(
 
 
 def send_alert(
-    producer: KafkaProducer, topics: TopicNames, alert_id: str, category: str = "theft"
+    producer: KafkaProducer,
+    topics: TopicNames,
+    alert_id: str,
+    category: str = "theft",
+    *,
+    keyed: bool = True,
 ) -> None:
+    """Alerts keyed by alert id are dispatched where they are normalised (one hop); unkeyed
+    ones through `alerts.normalised` first."""
     send_json(
         producer,
         topics.alerts_raw,
@@ -92,7 +99,7 @@ def send_alert(
             "caller_phone": "13800000000",
             "time": NOW_ISO,
         },
-        key=alert_id,
+        key=alert_id if keyed else None,
     )
     producer.flush()
 
@@ -123,7 +130,7 @@ def test_alert_is_assigned_to_nearest_officer_and_lands_in_warehouse(
         producer.send(topics.gps_raw, value=b"{broken json")
         producer.flush()
         await_officers_indexed(settings, kafka_bootstrap, len(OFFICERS), worker)
-        send_alert(producer, topics, "AL-1")
+        send_alert(producer, topics, "AL-1", keyed=False)  # both hops (pings: unkeyed too)
         [assignment] = assignments_for(kafka_bootstrap, topics, "AL-1")
     finally:
         worker.stop()
