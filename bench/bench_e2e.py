@@ -49,7 +49,7 @@ from infra.broker import EmbeddedBroker
 from streams.app import positions_app_id, positions_changelog
 from streams.settings import Settings
 from streams.topics import TopicNames, ensure_topics
-from streams.worker import Role, WorkerProcess
+from streams.worker import POSITIONS_NICENESS, Role, WorkerProcess
 
 KAFKA_VERSION = "4.1.1"  # infra/kafka/pom.xml
 CENTRE = (29.56, 106.55)  # Chongqing
@@ -392,9 +392,11 @@ def start_stack(stack: Stack) -> None:
     partitions = stack.settings.topic_partitions
     ensure_topics(stack.bootstrap, [*stack.names.all(), stack.probes], partitions)
     stack.settings = stack.settings.model_copy(update={"kafka_bootstrap": stack.bootstrap})
-    for role in (Role.DISPATCH, Role.POSITIONS):  # what `worker --role all` runs, apart
+    for role, niceness in ((Role.DISPATCH, 0), (Role.POSITIONS, POSITIONS_NICENESS)):
+        # what `worker --role all` runs, as two processes of the bench's
         log_path = stack.root / f"{role.value}.log"
-        stack.workers[role.value] = WorkerProcess(stack.settings, log_path, role).start()
+        worker = WorkerProcess(stack.settings, log_path, role).start(niceness=niceness)
+        stack.workers[role.value] = worker
 
 
 def stop_stack(stack: Stack) -> None:

@@ -4,10 +4,12 @@ streams/app.py), each in its own process."""
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 
@@ -19,6 +21,10 @@ from streams.settings import Settings, settings_env
 from streams.topics import ensure_topics, partition_count
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+# How much lower the positions worker of an `all` worker runs: under CPU contention the kernel
+# then favours dispatch (alerts, milliseconds matter) over pings (throughput; a short backlog
+# is harmless: positions are replicated every few seconds anyway).
+POSITIONS_NICENESS = 10
 
 
 class Role(StrEnum):
@@ -40,7 +46,9 @@ def run_worker(settings: Settings, role: Role = Role.ALL) -> None:
     positions = None
     if role is Role.ALL:
         log_path = settings.state_dir / "logs" / f"positions-worker-{os.getpid()}.log"
-        positions = WorkerProcess(settings, log_path, Role.POSITIONS).start(die_with_parent=True)
+        positions = WorkerProcess(settings, log_path, Role.POSITIONS).start(
+            die_with_parent=True, niceness=POSITIONS_NICENESS
+        )
     try:
         app = build_dispatch_app(
             settings, bootstrap, raw_alert_partitions=partition_count(bootstrap, names.alerts_raw)
@@ -51,6 +59,15 @@ def run_worker(settings: Settings, role: Role = Role.ALL) -> None:
             positions.stop()
 
 
+class PipelineWorker(faust.Worker):
+    async def on_startup_finished(self) -> None:
+        await super().on_startup_finished()
+        # Everything built so far (Faust's services, recovered tables and views) lives as long
+        # as the worker: out of the collector's reach, full collections stop walking it, which
+        # shortens the pauses an alert can land in.
+        gc.freeze()
+
+
 def _run(app: faust.App, settings: Settings, bootstrap: str) -> None:
     # Tables' changelogs exist before the app starts: Faust creates missing ones itself, but a
     # consumer that has not seen a new topic's metadata yet reads it as 0 partitions, and the
@@ -59,18 +76,24 @@ def _run(app: faust.App, settings: Settings, bootstrap: str) -> None:
     ensure_topics(
         bootstrap, changelogs, settings.topic_partitions, config={"cleanup.policy": "compact"}
     )
-    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
+    worker = PipelineWorker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
     # Faust's terminal spinner sets the root logger to DEBUG so that every record turns it:
     # aiokafka then builds a log record per fetch and send (~8 % of a busy worker's CPU).
     worker.spinner = None
     worker.execute_from_commandline()
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: the kernel sends SIGTERM when the parent dies, even by
-    SIGKILL, so an `all` worker never leaves an orphaned positions worker behind."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+def _child_setup(die_with_parent: bool, niceness: int) -> Callable[[], None]:
+    def setup() -> None:
+        """In the child before exec. With `die_with_parent` the kernel sends SIGTERM when the
+        parent dies, even by SIGKILL, so an `all` worker never leaves an orphaned positions
+        worker behind."""
+        if die_with_parent:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if niceness:
+            os.nice(niceness)
+
+    return setup
 
 
 class WorkerProcess:
@@ -83,7 +106,7 @@ class WorkerProcess:
         self.role = role
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, *, die_with_parent: bool = False) -> WorkerProcess:
+    def start(self, *, die_with_parent: bool = False, niceness: int = 0) -> WorkerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **settings_env(self.settings)}
         with self.log_path.open("ab") as log_file:
@@ -93,7 +116,7 @@ class WorkerProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent if die_with_parent else None,
+                preexec_fn=_child_setup(die_with_parent, niceness),
             )
         return self
 
