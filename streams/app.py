@@ -16,12 +16,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from typing import Any
 
 import faust
 import orjson
+from faust.types import TP
 from pydantic import BaseModel, ValidationError
 
 from schemas.events import (
@@ -241,7 +243,7 @@ class Plumbing:
         self,
         stream: faust.StreamT,
         handle: Callable[[faust.types.EventT], list[Outbound]],
-        send_all: Callable[[list[Outbound]], Awaitable[None]],
+        send_all: Callable[[list[Outbound], int], Awaitable[None]],
     ) -> None:
         """A message that cannot be handled is dead-lettered; the partition keeps going."""
         async for event in stream.events():
@@ -250,7 +252,7 @@ class Plumbing:
             except Exception as exc:
                 await self.dead_letter(event, invalid_event(exc))
                 continue
-            await send_all(out)
+            await send_all(out, event.message.partition)
 
 
 def build_positions_app(
@@ -288,7 +290,7 @@ def build_positions_app(
         keeper.on_ping(GpsPing.model_validate_json(event.message.value or b""))
         return []
 
-    async def nothing_to_send(out: list[Outbound]) -> None:
+    async def nothing_to_send(out: list[Outbound], partition: int) -> None:
         assert not out
 
     @app.agent(gps_by_officer, name="officer-positions")
@@ -331,7 +333,9 @@ def build_dispatch_app(
     cameras = CameraRegistry(settings.h3_resolution)
     history = AlertHistory()
 
-    def mirrored_table(name: str, apply: Callable[[str, Any], None]) -> faust.types.TableT:
+    def mirrored_table(
+        name: str, apply: Callable[[str, Any], None], *, by_key: bool = False
+    ) -> faust.types.TableT:
         """A GlobalTable whose changelog (recovery and other workers' writes) feeds `apply`."""
 
         async def on_changelog(event: faust.types.EventT) -> None:
@@ -339,12 +343,19 @@ def build_dispatch_app(
             apply(key, event.value)
 
         return app.GlobalTable(
-            name, partitions=partitions, recovery_buffer_size=1, on_changelog_event=on_changelog
+            name,
+            partitions=partitions,
+            recovery_buffer_size=1,
+            on_changelog_event=on_changelog,
+            use_partitioner=by_key,
         )
 
     officers = mirrored_table(
         "officers",
         lambda k, v: view.apply(k, None if v is None else OfficerState.model_validate(v)),
+        # An officer's status is written by whichever agent of the owning worker decides
+        # (claims may be decided inline, below): the key, not the event, picks the partition.
+        by_key=True,
     )
     positions = mirrored_table(  # written by the positions app only
         POSITIONS_MIRROR,
@@ -374,8 +385,29 @@ def build_dispatch_app(
         camera_store=camera_store,
     )
 
-    async def send_all(out: list[Outbound]) -> None:
-        for item in out:
+    def delivered_here(item: Outbound, partition: int) -> list[Outbound] | None:
+        """What handling an internal message on this worker gives, when it may be handled here
+        at once instead of two topic hops later (None: send it): a claim for an officer whose
+        partition this worker owns (it is that officer's one decider either way), an answer
+        for the alert whose partition's event is being handled. Replay delivers the same way."""
+        if item.topic == "claims":
+            assert isinstance(item.message, Claim)
+            if TP(names.claims, plumbing.partition_of(item.key)) in app.consumer.assignment():
+                return dispatcher.on_claim(item.message, now_ms())
+        elif item.topic == "claim_results" and plumbing.partition_of(item.key) == partition:
+            assert isinstance(item.message, ClaimResult)
+            return dispatcher.on_claim_result(item.message, now_ms())
+        return None
+
+    async def send_all(out: list[Outbound], partition: int) -> None:
+        """`partition`: of the event being handled (whose tables' changelogs we write to)."""
+        queue = deque(out)
+        while queue:
+            item = queue.popleft()
+            here = delivered_here(item, partition)
+            if here is not None:
+                queue.extend(here)
+                continue
             await outputs[item.topic].send(
                 key=item.key.encode(), value=to_json(item.message), partition=item.partition
             )
@@ -391,7 +423,7 @@ def build_dispatch_app(
         except Exception:  # not lost: its normalised copy takes the two-hop way
             log.exception("alert %s: dispatch where normalised failed", alert.alert_id)
             return
-        await send_all(out)
+        await send_all(out, event.message.partition)
 
     plumbing.normaliser(
         raw_topic(names.alerts_raw),
