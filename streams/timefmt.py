@@ -196,6 +196,15 @@ def _iso(table: _ZoneTable, utc_ms: int) -> str:
     return f"{prefix}{_MINUTES[minute]}{_TWO[second]}{_MS[ms]}{table.suffixes[offset]}"
 
 
+def zone_offsets(zone: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The UTC offsets (seconds) of `zone` over 2000..2099 as this module applies them: the
+    transition instants (UTC seconds, ascending) and the offsets, one more than the transitions;
+    offsets[bisect_right(transitions, utc_s)] is in force at utc_s. ConfigError for an unknown
+    zone."""
+    table = _zone_table(zone)
+    return tuple(table.transitions), tuple(table.offsets)
+
+
 def format_iso(utc_ms: int, zone: str) -> str:
     """The standard form: local wall time of `zone`, 24-hour, with offset; ms only when non-zero."""
     return _iso(_zone_table(zone), utc_ms)
@@ -1085,6 +1094,46 @@ def _common_shapes() -> dict[bytes, tuple[_ShapeReader, int]]:
 
 
 _COMMON_SHAPES = _common_shapes()
+
+
+@dataclass(frozen=True, slots=True)
+class FieldShape:
+    """A common shape read by slicing its fields (Chinese, month-name and 12-hour forms), for
+    readers of whole columns: `shape` is the text with every ASCII digit written 9; `fields` maps
+    y m d h i s to [start, stop) in characters (a missing month is `month_number`, a missing minute
+    `fixed_minute`); `kind` is the day-period marker's, as `hour24` takes it."""
+
+    shape: str
+    fields: dict[str, tuple[int, int]]
+    kind: str | None
+    label: str
+    month_number: int
+    fixed_minute: int
+    either_order: bool  # a numeric date that may be day-first
+
+
+def field_shapes() -> list[FieldShape]:
+    """Every shape parse_instant reads with `_read_fields`, as it reads them."""
+    found = []
+    for shape, (read, index) in _COMMON_SHAPES.items():
+        if read is not _read_fields:
+            continue
+        layout = _LAYOUTS[index]
+        slices = {"y": layout.year, "m": layout.month, "d": layout.day, "h": layout.hour}
+        slices |= {"i": layout.minute, "s": layout.second}
+        fields = {k: (v.start, v.stop) for k, v in slices.items() if v is not None}
+        found.append(
+            FieldShape(
+                shape.decode(),
+                fields,
+                layout.kind,
+                layout.label,
+                layout.month_number,
+                layout.fixed_minute,
+                layout.either_order,
+            )
+        )
+    return found
 
 
 # --- the entry point ---------------------------------------------------------------------------
