@@ -80,6 +80,12 @@ class Warehouse(ABC):
         data = self._query_json_each_row(sql.replace("{db}", self.database))
         return [orjson.loads(line) for line in data.splitlines() if line.strip()]
 
+    def insert_rows(self, table: str, json_lines: bytes) -> None:
+        """Insert JSON Lines rows into any table of the database, now (no batching): for jobs
+        that write tables of their own, such as `harmonise --out warehouse:TABLE`."""
+        if json_lines:
+            self._insert(table, json_lines)
+
     def count(self, table: str) -> int:
         rows = self.query(f"SELECT count() AS n FROM {{db}}.{table} FINAL")
         return int(rows[0]["n"])

@@ -264,14 +264,19 @@ def dispatch_replay(
 @cli.command()
 def harmonise(
     inputs: Annotated[
-        list[Path] | None, typer.Argument(help="CSV or JSON Lines files, in order.")
+        list[Path] | None, typer.Argument(help="CSV, JSON Lines or Parquet files, in order.")
     ] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Output file (.csv, .jsonl).")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Output file (.csv, .jsonl, .parquet), or warehouse:TABLE (replaced)."
+        ),
+    ] = None,
     rejects: Annotated[
         Path | None, typer.Option(help="Rejected rows (default: OUT's <stem>.rejects<suffix>).")
     ] = None,
     out_format: Annotated[
-        str | None, typer.Option("--format", help="csv|jsonl (default: OUT's suffix).")
+        str | None, typer.Option("--format", help="csv|jsonl|parquet (default: OUT's suffix).")
     ] = None,
     zone: Annotated[
         str | None, typer.Option(help="Zone of naive times (default: SMART_STATION_ZONE).")
@@ -303,10 +308,16 @@ def harmonise(
         str | None, typer.Option(help="Rejects topic (default: TO_TOPIC.rejects).")
     ] = None,
 ) -> None:
-    """Harmonise times, text and identifiers of CSV / JSON Lines files or a topic range.
+    """Harmonise times, text and identifiers of CSV / JSON Lines / Parquet files or a topic range.
     Exit 0: every row written; 3: some rows rejected; 1: the job failed; 2: bad arguments."""
     from streams.errors import ConfigError, InvalidEvent
-    from streams.harmonise import HarmoniseOptions, TopicRange, harmonise_files, harmonise_topic
+    from streams.harmonise import (
+        HarmoniseOptions,
+        TopicRange,
+        harmonise_files,
+        harmonise_topic,
+        warehouse_table,
+    )
     from streams.timefmt import SourceConvention, parse_instant
 
     def names(text: str | None) -> tuple[str, ...] | None:
@@ -332,6 +343,10 @@ def harmonise(
     try:
         if inputs:
             assert out is not None
+            if warehouse_table(out) is not None:
+                from infra.stack import warehouse_for
+
+                common["warehouse"] = warehouse_for(conf)
             summary = harmonise_files(inputs, out, rejects=rejects, out_format=out_format, **common)
         else:
             from infra.stack import bootstrap_for

@@ -1,7 +1,8 @@
-"""Bulk harmonisation: CSV / JSON Lines files, or a bounded range of a Kafka topic, rewritten with
-every time column in the standard form plus `<column>_utc_ms`, Chinese mojibake repaired and
-full-width identifiers folded. Rows that cannot be harmonised go to the rejects with their
-original values, a reason code and a message. Constant memory, every core, atomic output.
+"""Bulk harmonisation: CSV / JSON Lines / Parquet files, or a bounded range of a Kafka topic,
+rewritten (to a file, a topic or a warehouse table) with every time column in the standard form
+plus `<column>_utc_ms`, Chinese mojibake repaired and full-width identifiers folded. Rows that
+cannot be harmonised go to the rejects with their original values, a reason code and a message.
+Constant memory, every core, atomic output.
 
 Decisions the tests pin down:
 - Time columns: `time_columns`, else by name (`is_time_column`): the last word of the name
@@ -27,15 +28,25 @@ Decisions the tests pin down:
 - Rejects: the original columns, untouched, then `reason` and `message` (`reject_reason` and
   `reject_message` when the input has a column so named). A line that is not a JSON object becomes
   `{"line": ..., "reason", "message"}` (in a CSV rejects file: the line goes in the message).
-- Files are cut into chunks at record boundaries (by quote parity for CSV) and harmonised by a
-  pool of processes, in order, with at most two chunks per process in flight. Output and rejects
-  are written to `.<name>.partial-<pid>` beside them and renamed into place when the job ends;
-  a partial file left by a killed job is removed by the next job writing the same file.
+- Parquet (harmonise_parquet): every input column is read as text, nulls as empty; the output
+  has the input columns as strings and `<column>_utc_ms` as int64, like a CSV output's columns;
+  its rejects are JSON Lines. `warehouse:TABLE` (sinks/harmonised) gets the same columns (String,
+  Int64) and is replaced whole when the job ends.
+- Files are cut into chunks at record boundaries (by quote parity for CSV; Parquet by record
+  batch) and harmonised by a pool of processes, in order, with at most two chunks per process in
+  flight. Output and rejects are written to `.<name>.partial-<pid>` beside them and renamed into
+  place when the job ends; a partial file left by a killed job is removed by the next job writing
+  the same file.
+- A CSV or Parquet chunk is harmonised column by column, cells as UTF-8 bytes (harmonise_csv reads
+  and writes them as the csv module would): time columns through timecolumns (the common shapes
+  at once, the rest through parse_instant, so every value reads exactly as parse_instant reads
+  it), text through memoised repair of the distinct non-ASCII values. JSON objects go one by one.
 """
 
 from __future__ import annotations
 
 import csv
+import gc
 import glob
 import io
 import logging
@@ -48,7 +59,8 @@ from collections import Counter, deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
+from itertools import compress, filterfalse
 from multiprocessing import get_context
 from operator import itemgetter
 from pathlib import Path
@@ -60,7 +72,18 @@ from tqdm import tqdm
 
 from infra.broker import pid_alive
 from streams.errors import ConfigError, InvalidEvent, Reason, SmartStationError
+from streams.harmonise_csv import UnreadableCsv, read_columns, read_records, render_columns
+from streams.harmonise_parquet import (
+    ParquetSink,
+    batch_cells,
+    encode_columns,
+    output_schema,
+    parquet_batches,
+    parquet_columns,
+    parquet_rows,
+)
 from streams.textfix import fold_fullwidth, repair_text
+from streams.timecolumns import read_column
 from streams.timefmt import (
     DEFAULT_ZONE,
     MIN_EPOCH_MS,
@@ -72,18 +95,21 @@ from streams.timefmt import (
 
 log = logging.getLogger(__name__)
 
-Format = Literal["csv", "jsonl"]
+Format = Literal["csv", "jsonl", "parquet"]
 M = TypeVar("M")
 SIBLING_SUFFIX = "_utc_ms"
-CHUNK_BYTES = 2 << 20  # ~20k rows of a typical export: big enough to amortise the hand-off
+WAREHOUSE_PREFIX = "warehouse:"  # --out warehouse:TABLE
+CHUNK_BYTES = 1 << 20  # ~6k rows of a typical export: amortises the hand-off, fits a cache
 CHUNK_RECORDS = 5_000  # Kafka messages per chunk
 MAX_RECORD_BYTES = 64 << 20  # a CSV "record" this long means unbalanced quotes, not data
 MEMO_SIZE = 1 << 16  # distinct values remembered per worker (parsed times, repaired texts)
+REPEAT_SAMPLE = 512  # values looked at to tell a column of few distinct values
 FORMAT_BY_SUFFIX: dict[str, Format] = {
     ".csv": "csv",
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
     ".json": "jsonl",
+    ".parquet": "parquet",
 }
 
 
@@ -262,6 +288,8 @@ class _Cells:
         self.convention = options.convention
         self.instants: dict[object, Instant | InvalidEvent] = {}
         self.repairs: dict[str, str] = {}  # "" when the text needs no repair
+        self.repaired_cells: dict[bytes, bytes] = {}  # the same for UTF-8 cells
+        self.folded_cells: dict[bytes, bytes] = {}  # b"" when there is nothing to fold
 
     def instant(self, value: object, reference_ms: int | None = None) -> Instant:
         if reference_ms is not None:  # the answer depends on the row: not memoised
@@ -275,7 +303,7 @@ class _Cells:
             try:
                 found = parse_instant(value, zone=self.zone, convention=self.convention)
             except InvalidEvent as exc:
-                found = exc
+                found = exc.with_traceback(None)  # a traceback would keep its chunk alive
             if hashable:
                 if len(self.instants) >= MEMO_SIZE:
                     self.instants.clear()
@@ -290,6 +318,39 @@ class _Cells:
         except InvalidEvent:
             return None
 
+    def times(self, values: Sequence[bytes], references: Sequence[int | None] | None) -> _TimeCells:
+        """A column's instants (values: UTF-8 text): the common shapes all at once, the others
+        one by one as `instant` reads them (what the column reader settles needs no context).
+        A column of few distinct values (dates, say) is read value by distinct value."""
+        if references is None and _repetitive(values):
+            distinct = list(dict.fromkeys(values))
+            return self.times(distinct, None).spread(values, distinct)
+        found = read_column(values, self.zone, self.convention)
+        errors: dict[int, InvalidEvent] = {}
+        inferred: list[int] = []
+        for k in found.unsettled:
+            reference = None if references is None else references[k]
+            try:
+                instant = self.instant(values[k].decode(), reference)
+            except InvalidEvent as exc:
+                errors[k] = exc.with_traceback(None)
+                continue
+            found.utc_ms[k], found.labels[k] = instant.utc_ms, instant.source_format
+            found.iso[k], found.utc_ms_text[k] = instant.iso.encode(), b"%d" % instant.utc_ms
+            if instant.inferred:
+                inferred.append(k)
+        return _TimeCells(
+            found.utc_ms, found.iso, found.utc_ms_text, found.labels, errors, inferred
+        )
+
+    def references(self, values: Sequence[bytes]) -> list[int | None]:
+        """Each row's context instant; None where the reference is unreadable."""
+        found = read_column(values, self.zone, self.convention)
+        references: list[int | None] = list(found.utc_ms)
+        for k in found.unsettled:
+            references[k] = self.reference(values[k].decode())
+        return references
+
     def repaired(self, value: str) -> str:
         """The repaired text, or "" when `value` needs no repair."""
         found = self.repairs.get(value)
@@ -300,6 +361,73 @@ class _Cells:
                 self.repairs.clear()
             self.repairs[value] = found
         return found
+
+    def repairs_of(self, column: Sequence[bytes]) -> dict[bytes, bytes]:
+        """{cell: repaired cell} for the cells of `column` that need repair."""
+        return _changes(column, self.repaired_cells, _repaired_cell)
+
+    def folds_of(self, column: Sequence[bytes]) -> dict[bytes, bytes]:
+        """{cell: folded cell} for the cells of `column` with full-width forms."""
+        return _changes(column, self.folded_cells, _folded_cell)
+
+
+def _changes(
+    column: Sequence[bytes], memo: dict[bytes, bytes], change: Callable[[bytes], bytes]
+) -> dict[bytes, bytes]:
+    """{cell: changed cell} for the distinct cells that `change` changes; it returns b"" for no
+    change, and never changes ASCII. Memoised: text values repeat a lot in real exports."""
+    distinct = set(filterfalse(bytes.isascii, column))
+    fresh = distinct.difference(memo)
+    if len(memo) + len(fresh) > MEMO_SIZE:
+        memo.clear()
+        fresh = distinct
+    memo.update(zip(fresh, map(change, fresh), strict=True))
+    changed = list(map(memo.__getitem__, distinct))
+    return dict(compress(zip(distinct, changed, strict=True), changed))
+
+
+def _repetitive(values: Sequence[bytes]) -> bool:
+    """Whether values repeat enough to read each distinct one once (judged on a sample)."""
+    sample = values[:REPEAT_SAMPLE]
+    return len(values) > REPEAT_SAMPLE and len(set(sample)) * 2 <= len(sample)
+
+
+def _repaired_cell(cell: bytes) -> bytes:
+    repair = repair_text(cell.decode())
+    return repair.text.encode() if repair.changed else b""
+
+
+def _folded_cell(cell: bytes) -> bytes:
+    text = cell.decode()
+    folded = fold_fullwidth(text)
+    return folded.encode() if folded != text else b""
+
+
+@dataclass(slots=True)
+class _TimeCells:
+    """One time column of a chunk: per row, the instant's fields, or an error."""
+
+    utc_ms: list[int]
+    iso: list[bytes]
+    utc_ms_text: list[bytes]
+    labels: list[str]
+    errors: dict[int, InvalidEvent]  # by row
+    inferred: list[int]  # rows settled by the reference column
+
+    def spread(self, values: Sequence[bytes], distinct: list[bytes]) -> _TimeCells:
+        """From the cells of the distinct `values` to those of every value."""
+        at = list(map({value: k for k, value in enumerate(distinct)}.__getitem__, values))
+        errors = {}
+        if self.errors:
+            errors = {k: self.errors[d] for k, d in enumerate(at) if d in self.errors}
+        return _TimeCells(
+            list(map(self.utc_ms.__getitem__, at)),
+            list(map(self.iso.__getitem__, at)),
+            list(map(self.utc_ms_text.__getitem__, at)),
+            list(map(self.labels.__getitem__, at)),
+            errors,
+            [],  # no reference, nothing inferred
+        )
 
 
 _CELLS: dict[HarmoniseOptions, _Cells] = {}
@@ -330,7 +458,7 @@ class _Task:
     spec: _Spec
     kind: Format
     header: tuple[str, ...] | None  # CSV: this input's columns
-    data: bytes | list[bytes]  # CSV: whole records; JSON Lines: lines, or one message each
+    data: Any  # CSV: whole records; JSON Lines: lines, or one message each; a Parquet batch
 
 
 @dataclass(slots=True)
@@ -358,6 +486,7 @@ class _Renderer:
         self.columns = spec.columns or ()
         self.column_set = frozenset(self.columns)
         self.csv_output = _roles(self.columns, spec.options).output
+        self.objects: list[list[Any]] = []  # Parquet output of JSON objects: rows, then columns
 
     def row(self, columns: Sequence[str], values: Sequence[Any]) -> None:
         if self.spec.out_format == "csv":
@@ -366,7 +495,10 @@ class _Renderer:
             self.out_lines.append(orjson.dumps(dict(zip(columns, values, strict=True))) + b"\n")
 
     def obj(self, obj: dict[str, Any]) -> None:
-        if self.spec.out_format == "csv":
+        if self.spec.out_format == "parquet":
+            fields = _parquet_schema(self.spec)
+            self.objects.append([_parquet_cell(obj.get(f.name), f) for f in fields])
+        elif self.spec.out_format == "csv":
             self.csv_row([_csv_cell(obj.get(c)) for c in self.csv_output])
         else:
             self.out_lines.append(orjson.dumps(obj) + b"\n")
@@ -420,11 +552,27 @@ class _Renderer:
         self.counts.rows_in = rows
         self.counts.rows_out = rows - len(self.rejected_at)
         self.counts.formats = dict(Counter(self.labels))
+        if self.objects:
+            columns = list(zip(*self.objects, strict=True))
+            self.out_lines.append(encode_columns(_parquet_schema(self.spec), columns, None))
         out = self.out_text.getvalue().encode() + b"".join(self.out_lines)
         rejects = self.reject_text.getvalue().encode("utf-8", "surrogateescape")
         return _ChunkResult(
             out, rejects + b"".join(self.reject_lines), self.counts, self.rejected_at
         )
+
+
+@cache
+def _parquet_schema(spec: _Spec) -> Any:
+    """The output's columns: the input's as text, `<time>_utc_ms` as int64."""
+    times = _roles(spec.columns or (), spec.options).time
+    output = _roles(spec.columns or (), spec.options).output
+    return output_schema(output, frozenset(t + SIBLING_SUFFIX for t in times))
+
+
+def _parquet_cell(value: Any, field: Any) -> Any:
+    """A JSON value for a Parquet column: an instant's ms as is, anything else as CSV text."""
+    return value if field.type == "int64" else _csv_cell(value).encode()
 
 
 def _json_line(obj: dict[str, Any]) -> bytes:
@@ -462,7 +610,7 @@ class _CsvPlan:
     text: tuple[int, ...]
     identifiers: tuple[int, ...]
     reference: int | None
-    pick: Callable[[list[Any]], tuple[Any, ...]]  # (cells + utc ms values) -> output row
+    order: tuple[int, ...]  # output columns: positions in (columns + one utc ms per time column)
     output: tuple[str, ...]
 
 
@@ -481,8 +629,6 @@ def _make_csv_plan(spec: _Spec, header: tuple[str, ...]) -> _CsvPlan:
     roles = _roles(columns, spec.options)
     where = {name: i for i, name in enumerate(columns)}
     where |= {t + SIBLING_SUFFIX: len(columns) + k for k, t in enumerate(roles.time)}
-    order = [where[name] for name in roles.output]
-    pick = itemgetter(*order) if len(order) > 1 else (lambda cells: (cells[order[0]],))
     return _CsvPlan(
         permutation=None if columns == header else tuple(header.index(c) for c in columns),
         columns=columns,
@@ -490,87 +636,163 @@ def _make_csv_plan(spec: _Spec, header: tuple[str, ...]) -> _CsvPlan:
         text=tuple(where[c] for c in columns if c in roles.text),
         identifiers=tuple(where[c] for c in columns if c in roles.identifiers),
         reference=where[roles.reference] if roles.reference is not None else None,
-        pick=pick,
+        order=tuple(where[name] for name in roles.output),
         output=roles.output,
     )
 
 
-_SURROGATE = re.compile("[\udc80-\udcff]")
-
-
-def _decode(blob: bytes) -> tuple[str, bool]:
-    """The text, and whether some bytes were not UTF-8 (kept as surrogates for the rejects)."""
-    try:
-        return blob.decode(), False
-    except UnicodeDecodeError:
-        return blob.decode("utf-8", "surrogateescape"), True
-
-
 def _harmonise_csv(task: _Task) -> _ChunkResult:
     assert isinstance(task.data, bytes) and task.header is not None
-    header = task.header
-    plan = _csv_plan(task.spec, header)
-    out = _Renderer(task.spec)
-    harmonise_row = _csv_row_harmoniser(plan, _cells_for(task.spec.options), out)
-    text, dirty = _decode(task.data)
-    index = -1
     try:
-        for row in csv.reader(io.StringIO(text)):
-            if not row:
-                continue
-            index += 1
-            problem = _malformed(row, len(header), dirty)
-            if problem is not None:
-                out.reject_csv_row(index, header, row, problem)
-            elif plan.permutation is None:
-                harmonise_row(index, row)
-            else:
-                harmonise_row(index, [row[i] for i in plan.permutation])
-    except csv.Error as exc:  # a field over csv.field_size_limit(): not a file we can read
-        raise HarmoniseError(f"unreadable CSV after {index + 1} rows of a chunk: {exc}") from exc
-    return out.result(index + 1)
+        table = _read_csv_chunk(task.data, len(task.header))
+    except UnreadableCsv as exc:
+        raise HarmoniseError(f"unreadable CSV after {exc.rows} rows of a chunk: {exc}") from exc
+    return _harmonise_table(task.spec, task.header, table)
 
 
-def _malformed(row: list[str], width: int, dirty: bool) -> InvalidEvent | None:
+def _harmonise_parquet(task: _Task) -> _ChunkResult:
+    assert task.header is not None
+    columns: list[Sequence[bytes]] = list(batch_cells(task.data))
+    count = len(columns[0]) if columns else 0
+    return _harmonise_table(task.spec, task.header, _CsvChunk(columns, range(count), count, {}))
+
+
+def _harmonise_table(spec: _Spec, header: tuple[str, ...], table: _CsvChunk) -> _ChunkResult:
+    """A chunk column by column, cells as UTF-8 bytes: each time column is read at once
+    (timecolumns), rows with a bad time are set aside, text columns repaired value by distinct
+    value, and the kept rows written. Rows keep their order; rejects are written in row order
+    whatever their reason."""
+    plan = _csv_plan(spec, header)
+    cells = _cells_for(spec.options)
+    out = _Renderer(spec)
+    columns = table.columns
+    if plan.permutation is not None:
+        columns = [columns[i] for i in plan.permutation]
+    references = cells.references(columns[plan.reference]) if plan.reference is not None else None
+    times = [cells.times(columns[i], references) for i in plan.time]
+    bad_times: dict[int, InvalidEvent] = {}
+    for found in times:
+        for k, problem in found.errors.items():
+            bad_times.setdefault(k, problem)  # the first bad column's error, as row by row
+    rejects = [(k, header, record, problem) for k, (record, problem) in table.malformed.items()]
+    rejects += [
+        (table.at[k], plan.columns, [column[k] for column in columns], problem)
+        for k, problem in bad_times.items()
+    ]
+    for k, columns_of, row, problem in sorted(rejects, key=itemgetter(0)):
+        out.reject_csv_row(k, columns_of, [_text(cell) for cell in row], problem)
+    keep = None
+    if bad_times:
+        keep = [True] * len(table.at)
+        for k in bad_times:
+            keep[k] = False
+    _emit_columns(plan, columns, times, keep, cells, out)
+    return out.result(table.records)
+
+
+@dataclass(slots=True)
+class _CsvChunk:
+    """A chunk's well-formed rows, column by column, and its malformed records."""
+
+    columns: list[Sequence[bytes]]  # in the header's order
+    at: Sequence[int]  # each row's index among the chunk's records
+    records: int
+    malformed: dict[int, tuple[list[bytes], InvalidEvent]]  # by index among the records
+
+
+def _read_csv_chunk(blob: bytes, width: int) -> _CsvChunk:
+    """Raises UnreadableCsv."""
+    dirty = not _is_utf8(blob)
+    columns: list[Sequence[bytes]] | None = None
+    if not dirty:
+        columns = list(read_columns(blob, width) or ()) or None
+    if columns is not None:
+        count = len(columns[0])
+        return _CsvChunk(columns, range(count), count, {})
+    records = read_records(blob)
+    malformed = _malformed_records(records, width, dirty)
+    at: Sequence[int] = range(len(records))
+    rows = records
+    if malformed:
+        at = [k for k in at if k not in malformed]
+        rows = [records[k] for k in at]
+    columns = list(zip(*rows, strict=True)) or [()] * width
+    found = {k: (records[k], problem) for k, problem in malformed.items()}
+    return _CsvChunk(columns, at, len(records), found)
+
+
+def _is_utf8(blob: bytes) -> bool:
+    try:
+        blob.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _text(cell: bytes) -> str:
+    """A cell as text; bytes that are not UTF-8 become surrogates (written back as they were)."""
+    return cell.decode("utf-8", "surrogateescape")
+
+
+def _malformed_records(
+    records: list[list[bytes]], width: int, dirty: bool
+) -> dict[int, InvalidEvent]:
+    if not dirty and set(map(len, records)) <= {width}:
+        return {}
+    found = {k: _malformed(row, width, dirty) for k, row in enumerate(records)}
+    return {k: problem for k, problem in found.items() if problem is not None}
+
+
+def _malformed(row: list[bytes], width: int, dirty: bool) -> InvalidEvent | None:
     if len(row) != width:
         return InvalidEvent(Reason.INVALID_FIELD, f"{len(row)} fields, the header has {width}")
-    if dirty and any(_SURROGATE.search(cell) for cell in row):
+    if dirty and not all(map(_is_utf8, row)):
         return InvalidEvent(Reason.INVALID_ENCODING, "bytes that are not UTF-8")
     return None
 
 
-def _csv_row_harmoniser(
-    plan: _CsvPlan, cells: _Cells, out: _Renderer
-) -> Callable[[int, list[str]], None]:
-    """The per-row step, with everything it touches bound to locals: this is the hot loop."""
-    time_at, text_at, ids_at, reference_at = plan.time, plan.text, plan.identifiers, plan.reference
-    instant, repaired, pick, counts = cells.instant, cells.repaired, plan.pick, out.counts
-    label = out.labels.append
-    emit = out.csv_row if out.spec.out_format == "csv" else partial(out.row, plan.output)
+def _emit_columns(
+    plan: _CsvPlan,
+    columns: list[Sequence[bytes]],
+    times: list[_TimeCells],
+    keep: list[bool] | None,
+    cells: _Cells,
+    out: _Renderer,
+) -> None:
+    """The rows that `keep` (None: all), harmonised, into `out`: times, repaired text, folded
+    identifiers. Rows are dropped only as they are written: one pass over the cells fewer."""
 
-    def harmonise_row(index: int, row: list[str]) -> None:
-        reference = None if reference_at is None else cells.reference(row[reference_at])
-        try:
-            instants = [instant(row[i], reference) for i in time_at]
-        except InvalidEvent as exc:
-            out.reject_csv_row(index, plan.columns, row, exc)
-            return
-        for i, found in zip(time_at, instants, strict=True):
-            row[i] = found.iso
-            label(found.source_format)
-        if reference is not None:
-            counts.inferred += sum(found.inferred for found in instants)
-        for i in text_at:
-            if not row[i].isascii() and (fixed := repaired(row[i])):
-                row[i] = fixed
-                counts.text_repaired += 1
-        for i in ids_at:
-            if not row[i].isascii() and (folded := fold_fullwidth(row[i])) != row[i]:
-                row[i] = folded
-                counts.identifiers_folded += 1
-        emit(pick(row + [found.utc_ms for found in instants]))
+    def kept(values: Iterable[Any]) -> Iterable[Any]:
+        return values if keep is None else compress(values, keep)
 
-    return harmonise_row
+    counts = out.counts
+    for i, found in zip(plan.time, times, strict=True):
+        columns[i] = found.iso
+        out.labels.extend(kept(found.labels))
+        counts.inferred += sum(1 for k in found.inferred if keep is None or keep[k])
+    for i in plan.text:
+        fixes = cells.repairs_of(columns[i])
+        if fixes:
+            counts.text_repaired += sum(kept(map(fixes.__contains__, columns[i])))
+            columns[i] = list(map(fixes.get, columns[i], columns[i]))
+    for i in plan.identifiers:
+        folds = cells.folds_of(columns[i])
+        if folds:
+            counts.identifiers_folded += sum(kept(map(folds.__contains__, columns[i])))
+            columns[i] = list(map(folds.get, columns[i], columns[i]))
+    if out.spec.out_format == "csv":
+        sources = [*columns, *(found.utc_ms_text for found in times)]
+        out.out_lines.append(render_columns([sources[j] for j in plan.order], keep))
+        return
+    if out.spec.out_format == "parquet":
+        values: list[Sequence[Any]] = [*columns, *(found.utc_ms for found in times)]
+        schema = _parquet_schema(out.spec)
+        out.out_lines.append(encode_columns(schema, [values[j] for j in plan.order], keep))
+        return
+    values_by_column: list[Sequence[Any]] = [[cell.decode() for cell in c] for c in columns]
+    values_by_column += [found.utc_ms for found in times]
+    for values in kept(zip(*(values_by_column[j] for j in plan.order), strict=True)):
+        out.row(plan.output, values)
 
 
 _OBJECT_ROLES: dict[tuple[HarmoniseOptions, tuple[str, ...]], _Roles] = {}
@@ -590,7 +812,7 @@ def _harmonise_object(obj: dict[str, Any], spec: _Spec, cells: _Cells, out: _Ren
     roles = _object_roles(spec.options, tuple(obj))
     if roles.missing_times:
         raise InvalidEvent(Reason.MISSING_FIELD, f"no time column {roles.missing_times[0]!r}")
-    if spec.out_format == "csv":
+    if spec.out_format in ("csv", "parquet"):
         outside = [k for k in obj if k not in out.column_set and k not in roles.siblings]
         if outside:
             raise InvalidEvent(
@@ -665,7 +887,27 @@ def _not_json(line: bytes, exc: Exception) -> InvalidEvent:
 
 
 def _run_task(task: _Task) -> _ChunkResult:
-    return _harmonise_csv(task) if task.kind == "csv" else _harmonise_jsonl(task)
+    with _collector_paused():
+        if task.kind == "csv":
+            return _harmonise_csv(task)
+        if task.kind == "parquet":
+            return _harmonise_parquet(task)
+        return _harmonise_jsonl(task)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """A chunk makes a container per row and per cell, all freed by reference counting (no
+    cycles: stored errors drop their tracebacks); the cyclic collector's passes over them took a
+    sixth of the job and found nothing, so it waits until the chunk is done."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 # --- reading: chunks that end on record boundaries ---------------------------------------------
@@ -744,28 +986,30 @@ def _first_object_keys(path: Path) -> tuple[str, ...] | None:
 
 def input_format(path: Path) -> Format:
     suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        raise ConfigError(f"{path}: Parquet needs pyarrow, which is not installed")
     found = FORMAT_BY_SUFFIX.get(suffix)
     if found is None:
-        raise ConfigError(f"{path}: cannot tell CSV from JSON Lines by the suffix {suffix!r}")
+        raise ConfigError(
+            f"{path}: cannot tell CSV, JSON Lines or Parquet by the suffix {suffix!r}"
+        )
     return found
 
 
 def output_format(path: Path, given: str | None = None) -> Format:
     if given is not None:
-        if given not in ("csv", "jsonl"):
-            raise ConfigError(f"unknown format {given!r} (csv or jsonl)")
-        return "csv" if given == "csv" else "jsonl"
+        if given not in ("csv", "jsonl", "parquet"):
+            raise ConfigError(f"unknown format {given!r} (csv, jsonl or parquet)")
+        return "csv" if given == "csv" else "parquet" if given == "parquet" else "jsonl"
     found = FORMAT_BY_SUFFIX.get(path.suffix.lower())
     if found is None:
-        raise ConfigError(f"{path}: say --format csv or jsonl (the suffix does not tell)")
+        raise ConfigError(f"{path}: say --format csv, jsonl or parquet (the suffix does not tell)")
     return found
 
 
 def default_rejects_path(out: Path) -> Path:
-    """OUT's sibling: `calls.csv` -> `calls.rejects.csv`."""
-    return out.with_name(f"{out.stem}.rejects{out.suffix}")
+    """OUT's sibling: `calls.csv` -> `calls.rejects.csv`; a Parquet output's rejects are JSON
+    Lines (`calls.parquet` -> `calls.rejects.jsonl`), the original values as they came."""
+    suffix = ".jsonl" if out.suffix.lower() == ".parquet" else out.suffix
+    return out.with_name(f"{out.stem}.rejects{suffix}")
 
 
 def _first_columns(
@@ -779,6 +1023,8 @@ def _first_columns(
     for path, kind in zip(inputs, formats, strict=True):
         if kind == "jsonl":
             found = _first_object_keys(path) if same and first is None else None
+        elif kind == "parquet":
+            found = parquet_columns(path)
         else:
             with path.open("rb") as file:
                 found = _read_header(file, str(path))[0]
@@ -978,6 +1224,12 @@ def _check_options(options: HarmoniseOptions) -> None:
     format_iso(MIN_EPOCH_MS, options.zone)  # an unknown zone is a ConfigError, now
 
 
+def warehouse_table(out: Path | str) -> str | None:
+    """TABLE of an output written `warehouse:TABLE`, else None (a file)."""
+    text = str(out)
+    return text[len(WAREHOUSE_PREFIX) :] if text.startswith(WAREHOUSE_PREFIX) else None
+
+
 def harmonise_files(
     inputs: Sequence[Path],
     out: Path,
@@ -987,9 +1239,12 @@ def harmonise_files(
     options: HarmoniseOptions | None = None,
     workers: int | None = None,
     progress: bool = False,
+    warehouse: Any = None,
 ) -> HarmoniseSummary:
-    """Harmonise CSV / JSON Lines files, in order, into one output file; rejected rows go to
-    `rejects` (default: OUT's sibling `<stem>.rejects<suffix>`). Raises ConfigError for a request
+    """Harmonise CSV / JSON Lines / Parquet files, in order, into one output file, or into a
+    warehouse table when OUT is `warehouse:TABLE` (`warehouse`: a sinks.warehouse.Warehouse; the
+    table is replaced whole when the job ends). Rejected rows go to `rejects` (default: OUT's
+    sibling `<stem>.rejects<suffix>`, `TABLE.rejects.jsonl`). Raises ConfigError for a request
     that does not fit the inputs, HarmoniseError when a file cannot be read or written."""
     started = time.monotonic()
     options = options or HarmoniseOptions()
@@ -1000,20 +1255,30 @@ def harmonise_files(
     missing = [p for p in paths if not p.is_file()]
     if missing:
         raise ConfigError(f"no such file: {missing[0]}")
-    kind = output_format(out, out_format)
+    table = warehouse_table(out)
+    if table is not None and warehouse is None:
+        raise ConfigError("writing to the warehouse needs a warehouse")
+    kind = "parquet" if table is not None else output_format(out, out_format)
+    if table is not None:
+        rejects = rejects or Path(f"{table}.rejects.jsonl")
     rejects = rejects or default_rejects_path(out)
-    rejects_kind = FORMAT_BY_SUFFIX.get(rejects.suffix.lower(), kind)
+    rejects_kind = FORMAT_BY_SUFFIX.get(
+        rejects.suffix.lower(), "jsonl" if kind == "parquet" else kind
+    )
+    if rejects_kind == "parquet":
+        raise ConfigError("rejects are written to CSV or JSON Lines, not Parquet")
     if rejects.resolve() == out.resolve() or out.resolve() in {p.resolve() for p in paths}:
         raise ConfigError("the output, the rejects and the inputs must be different files")
     _check_options(options)
     summary = HarmoniseSummary([str(p) for p in paths], str(out), str(rejects), workers or _cores())
     with _file_errors():
-        fixed = "csv" in (kind, rejects_kind)  # a CSV file has one set of columns
+        fixed = kind in ("csv", "parquet") or rejects_kind == "csv"  # one set of columns
         first = _first_columns(paths, formats, options, same=fixed)
         columns = first if fixed else None
         spec = _Spec(options, kind, rejects_kind, columns)
         out_header, rejects_header = _headers(spec)
-        sinks = [partial(_FileSink, out, out_header), partial(_FileSink, rejects, rejects_header)]
+        sinks: list[Callable[[], _Sink]] = [_out_sink(out, spec, out_header, warehouse)]
+        sinks.append(partial(_FileSink, rejects, rejects_header))
         total = sum(p.stat().st_size for p in paths)
         with _progress(total, "B", progress) as bar:
             _execute(sinks, _file_work(paths, formats, spec), summary, bar)
@@ -1028,8 +1293,27 @@ def harmonise_files(
     return summary
 
 
+def _out_sink(out: Path, spec: _Spec, header: bytes, warehouse: Any) -> Callable[[], _Sink]:
+    table = warehouse_table(out)
+    if table is not None:
+        from sinks.harmonised import HarmonisedTable
+
+        return partial(HarmonisedTable, warehouse, table, _parquet_schema(spec))
+    if spec.out_format != "parquet":
+        return partial(_FileSink, out, header)
+
+    def open_parquet() -> _Sink:
+        _remove_stale_partials(out)
+        return ParquetSink(out, _partial_path(out, os.getpid()), _parquet_schema(spec))
+
+    return open_parquet
+
+
 def _file_work(paths: Sequence[Path], formats: Sequence[Format], spec: _Spec) -> Work:
     for path, kind in zip(paths, formats, strict=True):
+        if kind == "parquet":
+            yield from _parquet_work(path, spec)
+            continue
         with path.open("rb") as file:
             header: tuple[str, ...] | None = None
             carry = b""
@@ -1041,6 +1325,16 @@ def _file_work(paths: Sequence[Path], formats: Sequence[Format], spec: _Spec) ->
             for blob in _blocks(file, carry, quoted=kind == "csv", name=str(path)):
                 yield _Task(spec, kind, header, blob), (len(blob) + skipped, None)
                 skipped = 0
+
+
+def _parquet_work(path: Path, spec: _Spec) -> Work:
+    """A Parquet file's record batches, in order (progress: the file's bytes, pro rata)."""
+    header = parquet_columns(path)
+    if not header:
+        return
+    rows, size = max(1, parquet_rows(path)), path.stat().st_size
+    for batch in parquet_batches(path):
+        yield _Task(spec, "parquet", header, batch), (size * batch.num_rows // rows, None)
 
 
 def harmonise_topic(
@@ -1068,6 +1362,8 @@ def harmonise_topic(
     options = options or HarmoniseOptions()
     if (out is None) == (to_topic is None):
         raise ConfigError("give an output file or an output topic (one of them)")
+    if out is not None and warehouse_table(out) is not None:
+        raise ConfigError("a topic range goes to a topic or a JSON Lines file, not the warehouse")
     if out is not None and output_format(out) != "jsonl":
         raise ConfigError("a topic is written to JSON Lines, not CSV")
     if rejects is not None and FORMAT_BY_SUFFIX.get(rejects.suffix.lower()) != "jsonl":

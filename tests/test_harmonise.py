@@ -5,6 +5,7 @@ broker."""
 from __future__ import annotations
 
 import csv
+import io
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 from kafka import KafkaProducer
 
 from streams import harmonise as harmonise_module
+from streams.errors import InvalidEvent
 from streams.harmonise import (
     HarmoniseError,
     HarmoniseOptions,
@@ -31,7 +33,7 @@ from streams.harmonise import (
     is_time_column,
 )
 from streams.settings import Settings
-from streams.textfix import repair_text
+from streams.textfix import fold_fullwidth, repair_text
 from streams.timefmt import SourceConvention, format_iso, parse_instant
 from streams.topics import ensure_topics
 from tests.conftest import consume, env_without_settings, send_json
@@ -139,8 +141,9 @@ def test_clean_file_exits_0_with_a_header_only_rejects_file(tmp_path: Path) -> N
         ([ALERTS_CSV, "--out", "x.csv", "--zone", "Mars/Olympus"], "unknown time zone"),
         ([ALERTS_CSV, "--out", "x.csv", "--time-columns", "nope"], "no column 'nope'"),
         ([ALERTS_CSV, "--out", "x.csv", "--to-topic", "t"], "need --from-topic"),
-        (["alerts.parquet", "--out", "x.csv"], "pyarrow, which is not installed"),
-        ([ALERTS_CSV, "--out", "x.txt"], "--format csv or jsonl"),
+        (["alerts.xml", "--out", "x.csv"], "cannot tell CSV, JSON Lines or Parquet"),
+        ([ALERTS_CSV, "--out", "x.txt"], "--format csv, jsonl or parquet"),
+        ([ALERTS_CSV, "--out", "x.csv", "--rejects", "r.parquet"], "not Parquet"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(
@@ -527,3 +530,78 @@ def test_summary_lines_are_concise() -> None:
     assert lines[0].startswith("harmonised 10 rows from 1 input(s)")
     assert "9 -> o.csv, 1 rejected -> r.csv" in lines[0]
     assert lines[1:] == ["rejected: empty 1", "text: 0 cells repaired, 0 identifiers folded"]
+
+
+# --- the column-wise chunk path against a row-by-row oracle ------------------------------------
+
+ORACLE_HEADER = ["row_id", "reported_at", "note", "caller_phone", "received_at"]
+many_shapes = st.one_of(
+    time_cells,
+    instants.map(lambda ms: format_iso(ms, "Asia/Shanghai").replace("T", " ")),
+    st.sampled_from(
+        [
+            "2022年3月5日 下午3点05分",
+            "2022年3月5日 晚上12点",
+            "Oct 15, 2022 3:05 PM",
+            "3/4/2022 3:05 PM",
+            "13/04/2022 10:00",
+            "20221015150405",
+            "2023-02-29",
+            "2022-01-01 25:00",
+            "2022-13-01 10:00",
+            "1665817440",
+        ]
+    ),
+)
+oracle_texts = st.one_of(
+    texts,
+    st.sampled_from(["a,b", 'say "hi"', "line\nbreak", "ÓåÖÐÇø", "１３８００００", "", " x"]),
+)
+
+
+def oracle(rows: list[tuple[str, str, str, str]], zone: str) -> tuple[bytes, bytes]:
+    """What harmonising `rows` must write, worked out row by row with the scalar functions."""
+    out, rejects = io.StringIO(), io.StringIO()
+    output = ["row_id", "reported_at", "reported_at_utc_ms", "note", "caller_phone"]
+    csv.writer(out).writerow([*output, "received_at", "received_at_utc_ms"])
+    csv.writer(rejects).writerow([*ORACLE_HEADER, "reason", "message"])
+    for n, (reported, note, phone, received) in enumerate(rows):
+        try:
+            first, second = (parse_instant(v, zone=zone) for v in (reported, received))
+        except InvalidEvent as exc:
+            cells = [str(n), reported, note, phone, received, exc.reason.value, exc.message]
+            csv.writer(rejects).writerow(cells)
+            continue
+        repaired = [repair_text(v).text for v in (note, phone)]
+        cells = [str(n), first.iso, str(first.utc_ms), repaired[0]]
+        cells += [fold_fullwidth(repaired[1]), second.iso, str(second.utc_ms)]
+        csv.writer(out).writerow(cells)
+    return out.getvalue().encode(), rejects.getvalue().encode()
+
+
+@hypothesis_settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    st.lists(st.tuples(many_shapes, oracle_texts, oracle_texts, many_shapes), max_size=40),
+    st.sampled_from(["Asia/Shanghai", "America/New_York", "Europe/London"]),
+)
+def test_output_is_what_row_by_row_parsing_and_repair_would_write(
+    rows: list[tuple[str, str, str, str]], zone: str
+) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        source = tmp / "in.csv"
+        with source.open("w", newline="", encoding="utf-8") as file:
+            writer = csv.writer(file)
+            writer.writerow(ORACLE_HEADER)
+            writer.writerows([n, *row] for n, row in enumerate(rows))
+        options = HarmoniseOptions(zone=zone)
+
+        harmonise_files([source], tmp / "out.csv", options=options, workers=1)
+
+        assert ((tmp / "out.csv").read_bytes(), (tmp / "out.rejects.csv").read_bytes()) == oracle(
+            rows, zone
+        )
