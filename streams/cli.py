@@ -341,12 +341,12 @@ def harmonise(
     )
     common: dict[str, Any] = {"options": options, "workers": workers, "progress": not no_progress}
     try:
+        if out is not None and warehouse_table(out) is not None:
+            from infra.stack import warehouse_for
+
+            common["warehouse"] = warehouse_for(conf)
         if inputs:
             assert out is not None
-            if warehouse_table(out) is not None:
-                from infra.stack import warehouse_for
-
-                common["warehouse"] = warehouse_for(conf)
             summary = harmonise_files(inputs, out, rejects=rejects, out_format=out_format, **common)
         else:
             from infra.stack import bootstrap_for

@@ -31,7 +31,8 @@ Decisions the tests pin down:
 - Parquet (harmonise_parquet): every input column is read as text, nulls as empty; the output
   has the input columns as strings and `<column>_utc_ms` as int64, like a CSV output's columns;
   its rejects are JSON Lines. `warehouse:TABLE` (sinks/harmonised) gets the same columns (String,
-  Int64) and is replaced whole when the job ends.
+  Int64) and is replaced whole when the job ends; from a topic range, the columns are the first
+  JSON object's keys.
 - Files are cut into chunks at record boundaries (by quote parity for CSV; Parquet by record
   batch) and harmonised by a pool of processes, in order, with at most two chunks per process in
   flight. Output and rejects are written to `.<name>.partial-<pid>` beside them and renamed into
@@ -49,6 +50,7 @@ import csv
 import gc
 import glob
 import io
+import itertools
 import logging
 import os
 import re
@@ -1350,10 +1352,14 @@ def harmonise_topic(
     workers: int | None = None,
     partitions: int = 4,
     progress: bool = False,
+    warehouse: Any = None,
 ) -> HarmoniseSummary:
-    """Harmonise the JSON messages of a bounded range of `topic` into a JSON Lines file or into
-    `to_topic` (keys kept). Rejects go to the `rejects` file if given, else beside `out`, else to
-    `rejects_topic` (default `<to_topic>.rejects`). Writing to topics is at-least-once."""
+    """Harmonise the JSON messages of a bounded range of `topic` into a JSON Lines file, into
+    `to_topic` (keys kept), or into a warehouse table when `out` is `warehouse:TABLE` (its
+    columns: the first JSON object's keys; an object with other keys is rejected
+    `invalid_field`; the table is replaced whole when the job ends). Rejects go to the `rejects`
+    file if given, else beside `out` (`TABLE.rejects.jsonl`), else to `rejects_topic` (default
+    `<to_topic>.rejects`). Writing to topics is at-least-once."""
     from kafka import KafkaConsumer, KafkaProducer
 
     from streams.topics import ensure_topics
@@ -1362,13 +1368,16 @@ def harmonise_topic(
     options = options or HarmoniseOptions()
     if (out is None) == (to_topic is None):
         raise ConfigError("give an output file or an output topic (one of them)")
-    if out is not None and warehouse_table(out) is not None:
-        raise ConfigError("a topic range goes to a topic or a JSON Lines file, not the warehouse")
-    if out is not None and output_format(out) != "jsonl":
+    table = warehouse_table(out) if out is not None else None
+    if table is not None and warehouse is None:
+        raise ConfigError("writing to the warehouse needs a warehouse")
+    if out is not None and table is None and output_format(out) != "jsonl":
         raise ConfigError("a topic is written to JSON Lines, not CSV")
     if rejects is not None and FORMAT_BY_SUFFIX.get(rejects.suffix.lower()) != "jsonl":
         raise ConfigError("the rejects of a topic are written to JSON Lines (.jsonl)")
     _check_options(options)
+    if table is not None:
+        rejects = rejects or Path(f"{table}.rejects.jsonl")
     rejects = rejects or (default_rejects_path(out) if out is not None else None)
     rejects_topic = None if rejects is not None else rejects_topic or f"{to_topic}.rejects"
     summary = HarmoniseSummary(
@@ -1386,10 +1395,20 @@ def harmonise_topic(
         if written:
             ensure_topics(bootstrap, written, partitions)
             producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, acks="all")
-        sinks = [_opener(out, to_topic, producer), _opener(rejects, rejects_topic, producer)]
+        batches = _topic_batches(consumer, bounds)
+        out_sink = _opener(out, to_topic, producer)
+        if table is not None:
+            columns, batches = _first_keys_of(batches)
+            if columns is None:
+                raise ConfigError(f"no JSON object in the range of {topic} to take columns from")
+            spec = _Spec(options, "parquet", "jsonl", columns)
+            from sinks.harmonised import HarmonisedTable
+
+            out_sink = partial(HarmonisedTable, warehouse, table, _parquet_schema(spec))
+        sinks = [out_sink, _opener(rejects, rejects_topic, producer)]
         work = (
             (_Task(spec, "jsonl", None, [r.value or b"" for r in batch]), (len(batch), batch))
-            for batch in _topic_batches(consumer, bounds)
+            for batch in batches
         )
         total = sum(end - start for start, end in bounds.values())
         with _file_errors(), _progress(total, "msg", progress) as bar:
@@ -1400,6 +1419,24 @@ def harmonise_topic(
             producer.close()
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _first_keys_of(
+    batches: Iterator[list[Any]],
+) -> tuple[tuple[str, ...] | None, Iterator[list[Any]]]:
+    """The keys of the first JSON object among the records, and the batches (those read to
+    find it included) to go on with."""
+    read: list[list[Any]] = []
+    for batch in batches:
+        read.append(batch)
+        for record in batch:
+            try:
+                obj = orjson.loads(record.value or b"")
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(obj, dict):
+                return tuple(obj), itertools.chain(read, batches)
+    return None, iter(read)
 
 
 def _opener(path: Path | None, topic: str | None, producer: Any) -> Callable[[], _Sink]:

@@ -1,6 +1,6 @@
 """`harmonise --out warehouse:TABLE` (sinks/harmonised.py): file rows into a chDB table, input
 columns as String and `<time>_utc_ms` as Int64; a re-run replaces the rows, a failed run leaves
-the table as it was. chDB only, no broker."""
+the table as it was; a topic range lands the same way. chDB; the topic test needs the broker."""
 
 from __future__ import annotations
 
@@ -8,12 +8,17 @@ import csv
 import uuid
 from pathlib import Path
 
+import orjson
 import pytest
+from kafka import KafkaProducer
 
 from sinks.warehouse import ChdbWarehouse
 from streams import harmonise as harmonise_module
 from streams.errors import ConfigError
-from streams.harmonise import HarmoniseError, harmonise_files
+from streams.harmonise import HarmoniseError, harmonise_files, harmonise_topic
+from streams.settings import Settings
+from streams.topics import ensure_topics
+from tests.conftest import send_json
 
 ROOT = Path(__file__).resolve().parent.parent
 ALERTS_CSV = ROOT / "tests" / "data" / "harmonise" / "alerts.csv"
@@ -106,3 +111,39 @@ def test_table_names_are_plain_identifiers(store: ChdbWarehouse, tmp_path: Path)
         harmonise_files(
             [ALERTS_CSV], Path("warehouse:a;DROP"), rejects=tmp_path / "r.jsonl", warehouse=store
         )
+
+
+@pytest.mark.broker
+def test_a_topic_range_lands_in_a_table_named_by_its_first_object(
+    store: ChdbWarehouse,
+    kafka_bootstrap: str,
+    producer: KafkaProducer,
+    settings: Settings,
+    tmp_path: Path,
+) -> None:
+    source = settings.topic("raw.calls")
+    ensure_topics(kafka_bootstrap, [source], 2)
+    producer.send(source, key=b"junk", value=b"{not json")  # first: no columns to take
+    for n in range(4):
+        value = {"alert_id": f"AL-{n}", "ts": f"2022-10-15 15:0{n}:00", "address": "ÓåÖÐÇø"}
+        send_json(producer, source, value, key=f"AL-{n}")
+    send_json(producer, source, {"alert_id": "AL-x", "ts": "2022-10-15", "extra": 1}, key="AL-x")
+    producer.flush()
+
+    summary = harmonise_topic(
+        kafka_bootstrap,
+        source,
+        out=Path("warehouse:calls"),
+        rejects=tmp_path / "r.jsonl",
+        warehouse=store,
+        workers=1,
+    )
+
+    rows = table_rows(store, "calls")
+    assert [r["alert_id"] for r in rows] == [f"AL-{n}" for n in range(4)]
+    assert rows[2]["ts"] == "2022-10-15T15:02:00+08:00"
+    assert rows[2]["ts_utc_ms"] == 1665817320000
+    assert rows[2]["address"] == "渝中区"
+    rejected = [orjson.loads(line) for line in (tmp_path / "r.jsonl").read_bytes().splitlines()]
+    assert sorted(r["reason"] for r in rejected) == ["invalid_field", "invalid_json"]
+    assert (summary.counts.rows_out, summary.rows_rejected) == (4, 2)
