@@ -79,6 +79,7 @@ from streams.harmonise_parquet import (
     ParquetSink,
     batch_cells,
     encode_columns,
+    is_bytes_column,
     output_schema,
     parquet_batches,
     parquet_columns,
@@ -656,7 +657,15 @@ def _harmonise_parquet(task: _Task) -> _ChunkResult:
     assert task.header is not None
     columns: list[Sequence[bytes]] = list(batch_cells(task.data))
     count = len(columns[0]) if columns else 0
-    return _harmonise_table(task.spec, task.header, _CsvChunk(columns, range(count), count, {}))
+    raw = [i for i, field in enumerate(task.data.schema) if is_bytes_column(field.type)]
+    dirty = sorted({k for i in raw for k, cell in enumerate(columns[i]) if not _is_utf8(cell)})
+    if not dirty:
+        return _harmonise_table(task.spec, task.header, _CsvChunk(columns, range(count), count, {}))
+    problem = InvalidEvent(Reason.INVALID_ENCODING, "bytes that are not UTF-8")
+    malformed = {k: ([column[k] for column in columns], problem) for k in dirty}
+    at = [k for k in range(count) if k not in malformed]
+    kept: list[Sequence[bytes]] = [[column[k] for k in at] for column in columns]
+    return _harmonise_table(task.spec, task.header, _CsvChunk(kept, at, count, malformed))
 
 
 def _harmonise_table(spec: _Spec, header: tuple[str, ...], table: _CsvChunk) -> _ChunkResult:

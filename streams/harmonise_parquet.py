@@ -1,6 +1,7 @@
 """Parquet for the bulk job, in constant memory: a file is read a record batch at a time and
 written a row group per chunk. Every input column is read as text (numbers and timestamps in
-Arrow's text form, nulls as empty), so a Parquet column is harmonised like the same CSV column;
+Arrow's text form, nested values as JSON, nulls as empty), so a Parquet column is harmonised
+like the same CSV column;
 the output holds the input columns as strings and each `<time>_utc_ms` as int64."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from itertools import compress
 from pathlib import Path
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -31,13 +33,30 @@ def parquet_batches(path: Path) -> Iterator[pa.RecordBatch]:
 
 
 def batch_cells(batch: pa.RecordBatch) -> list[list[bytes]]:
-    """Each column of `batch` as UTF-8 text, nulls as empty."""
-    columns = []
-    for column in batch.columns:
-        text = column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
-        binary = pc.fill_null(text, "").cast(pa.binary())
-        columns.append(binary.to_pylist())
-    return columns
+    """Each column of `batch` as text bytes, nulls as empty: UTF-8 in Arrow's text form; a
+    nested value (list, struct, map) as its JSON; a binary column's bytes as they are (they may
+    not be UTF-8: the caller rejects such rows `invalid_encoding`)."""
+    return [_cells(column) for column in batch.columns]
+
+
+def is_bytes_column(data_type: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_binary(data_type)
+        or pa.types.is_large_binary(data_type)
+        or pa.types.is_fixed_size_binary(data_type)
+    )
+
+
+def _cells(column: pa.Array) -> list[bytes]:
+    if is_bytes_column(column.type):
+        return [b"" if value is None else value for value in column.to_pylist()]
+    if pa.types.is_nested(column.type):
+        return [
+            b"" if value is None else orjson.dumps(value, default=str)
+            for value in column.to_pylist()
+        ]
+    text = column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
+    return list(pc.fill_null(text, "").cast(pa.binary()).to_pylist())
 
 
 def output_schema(names: Sequence[str], whole_numbers: frozenset[str]) -> pa.Schema:

@@ -89,3 +89,29 @@ def test_json_lines_into_parquet_keeps_the_first_objects_columns(tmp_path: Path)
 def test_rejects_cannot_be_parquet(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not Parquet"):
         harmonise_files([ALERTS_CSV], tmp_path / "o.csv", rejects=tmp_path / "r.parquet")
+
+
+def test_nested_values_are_read_as_json_and_non_utf8_bytes_rejected(tmp_path: Path) -> None:
+    table = pa.table(
+        {
+            "id": ["a", "b", "c"],
+            "ts": ["2022-10-15 15:00", "2022-10-15 16:00", "2022-10-15 17:00"],
+            "tags": [[1, 2], None, [3]],
+            "blob": pa.array([b"ok", b"\xff\xfe", "渝中".encode()], type=pa.binary()),
+        }
+    )
+    pq.write_table(table, tmp_path / "in.parquet")
+
+    summary = harmonise_files(
+        [tmp_path / "in.parquet"], tmp_path / "out.csv", rejects=tmp_path / "r.csv", workers=1
+    )
+
+    with (tmp_path / "out.csv").open(newline="", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    assert [(r["id"], r["tags"], r["blob"]) for r in rows] == [
+        ("a", "[1,2]", "ok"),
+        ("c", "[3]", "渝中"),
+    ]
+    assert summary.rows_rejected == 1
+    reject = (tmp_path / "r.csv").read_bytes().splitlines()[1]
+    assert reject.startswith(b"b,2022-10-15 16:00,,\xff\xfe,invalid_encoding,")  # bytes kept
