@@ -106,7 +106,7 @@ class OfficerStatusChange(Message):
 
 
 class OfficerPosition(Message):
-    """An officer's latest replicated position (the `positions` table's value, written by the
+    """An officer's latest replicated position (the positions table's value, written by the
     positions worker: on a change of H3 cell at once, within a cell at most every
     `position_write_interval_s`)."""
 
@@ -121,7 +121,7 @@ class OfficerPosition(Message):
 class OfficerState(Message):
     """An officer's status and, merged in, their latest known position (the `officers` table's
     value is written by the officer's partition; its position fields are the position as known
-    then, and a newer one from the `positions` table wins)."""
+    then, and a newer one from the positions table wins)."""
 
     officer_id: str
     station_id: str = ""

@@ -258,7 +258,7 @@ class Plumbing:
 def build_positions_app(
     settings: Settings, bootstrap: str, *, raw_ping_partitions: int | None = None
 ) -> faust.App:
-    """Pings -> normalised pings -> the `positions` table. `raw_ping_partitions`: when the raw
+    """Pings -> normalised pings -> the positions table. `raw_ping_partitions`: when the raw
     ping topic has as many partitions as the officer topics, Faust co-assigns its partition p
     with theirs, so a ping its producer keyed by officer id is applied where it is normalised
     (one hop instead of two)."""

@@ -1,5 +1,5 @@
 """The in-memory read model of every officer, on every dispatch worker: latest state per officer
-(status from the `officers` table, position from the `positions` table, whichever position is
+(status from the `officers` table, position from the positions table, whichever position is
 newer) plus an H3 index of positions, fed by local writes and by both tables' changelogs."""
 
 from __future__ import annotations
