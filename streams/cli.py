@@ -290,6 +290,9 @@ def harmonise(
     reference_column: Annotated[
         str | None, typer.Option(help="Column giving each row's context instant.")
     ] = None,
+    encoding: Annotated[
+        str, typer.Option(help="Of CSV / JSON Lines inputs, e.g. gbk (output: UTF-8).")
+    ] = "utf-8",
     day_first: Annotated[
         bool | None, typer.Option("--day-first/--month-first", help="How 03/04/2022 reads.")
     ] = None,
@@ -338,6 +341,7 @@ def harmonise(
         time_columns=names(time_columns),
         text_columns=names(text_columns),
         reference_column=reference_column,
+        encoding=encoding,
     )
     common: dict[str, Any] = {"options": options, "workers": workers, "progress": not no_progress}
     try:

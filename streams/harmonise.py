@@ -21,10 +21,12 @@ Decisions the tests pin down:
   When a CSV file is written, its columns come from the first input: a later CSV input must have
   the same column names (in any order); a JSON object with another key is rejected
   (`invalid_field`).
-- CSV is UTF-8 (a BOM is skipped) with RFC 4180 quoting, written with CRLF line ends (with "\\n"
-  alone, Python's writer would leave a field holding a bare "\\r" unquoted). A row with
-  the wrong number of fields is rejected `invalid_field`, one with invalid UTF-8 `invalid_encoding`
-  (the rejects file keeps its original bytes). JSON Lines: one object a line; blank lines skipped.
+- CSV is UTF-8 (a BOM is skipped; `encoding` names another ASCII-compatible one for CSV and
+  JSON Lines inputs, decoded per chunk; outputs are UTF-8) with RFC 4180 quoting, written
+  with CRLF line ends (with "\\n" alone, Python's writer would leave a field holding a bare
+  "\\r" unquoted). A row with the wrong number of fields is rejected `invalid_field`, one with
+  invalid UTF-8 (or bytes its encoding cannot decode) `invalid_encoding` (the rejects file keeps
+  its original bytes). JSON Lines: one object a line; blank lines skipped.
 - Rejects: the original columns, untouched, then `reason` and `message` (`reject_reason` and
   `reject_message` when the input has a column so named). A line that is not a JSON object becomes
   `{"line": ..., "reason", "message"}` (in a CSV rejects file: the line goes in the message).
@@ -46,6 +48,7 @@ Decisions the tests pin down:
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gc
 import glob
@@ -60,7 +63,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache, partial
 from itertools import compress, filterfalse
 from multiprocessing import get_context
@@ -129,6 +132,7 @@ class HarmoniseOptions:
     time_columns: tuple[str, ...] | None = None
     text_columns: tuple[str, ...] | None = None
     reference_column: str | None = None
+    encoding: str = "utf-8"  # of CSV / JSON Lines input files; outputs are always UTF-8
 
 
 @dataclass(frozen=True, slots=True)
@@ -898,6 +902,9 @@ def _not_json(line: bytes, exc: Exception) -> InvalidEvent:
 
 
 def _run_task(task: _Task) -> _ChunkResult:
+    encoding = task.spec.options.encoding
+    if isinstance(task.data, bytes) and task.kind != "parquet" and not _is_utf8_codec(encoding):
+        task = replace(task, data=_to_utf8(task.data, encoding))
     with _collector_paused():
         if task.kind == "csv":
             return _harmonise_csv(task)
@@ -962,7 +969,30 @@ def _blocks(file: IO[bytes], carry: bytes, *, quoted: bool, name: str) -> Iterat
         yield carry
 
 
-def _read_header(file: IO[bytes], name: str) -> tuple[tuple[str, ...] | None, bytes]:
+def _is_utf8_codec(encoding: str) -> bool:
+    return codecs.lookup(encoding).name == "utf-8"
+
+
+def _to_utf8(blob: bytes, encoding: str) -> bytes:
+    """A chunk of an input in another encoding, as UTF-8; bytes that do not decode stay as they
+    were, so their row is rejected `invalid_encoding` with them, as in a UTF-8 file."""
+    return blob.decode(encoding, "surrogateescape").encode("utf-8", "surrogateescape")
+
+
+def check_encoding(encoding: str) -> None:
+    """Inputs are cut at quotes and line ends before decoding: only encodings that write those
+    (and ASCII) as ASCII bytes will do (GBK, GB18030, Big5, Shift-JIS, Latin-1: yes; UTF-16: no)."""
+    try:
+        ascii_as_is = '"a,\r\n'.encode(encoding) == b'"a,\r\n'
+    except LookupError:
+        raise ConfigError(f"unknown encoding {encoding!r}") from None
+    if not ascii_as_is:
+        raise ConfigError(f"encoding {encoding!r}: only ASCII-compatible encodings are read")
+
+
+def _read_header(
+    file: IO[bytes], name: str, encoding: str = "utf-8"
+) -> tuple[tuple[str, ...] | None, bytes]:
     """A CSV file's columns (None: an empty file) and the bytes read past them."""
     data = b""
     while not (cut := _first_record_end(data)):
@@ -973,7 +1003,7 @@ def _read_header(file: IO[bytes], name: str) -> tuple[tuple[str, ...] | None, by
         data += block
         if len(data) > MAX_RECORD_BYTES:
             raise HarmoniseError(f"{name}: no end to the header line")
-    line = data[:cut].decode("utf-8-sig", "replace")
+    line = data[:cut].decode("utf-8-sig" if _is_utf8_codec(encoding) else encoding, "replace")
     header = next(csv.reader(io.StringIO(line)), None)
     if not header:
         return None, data[cut:]
@@ -983,11 +1013,11 @@ def _read_header(file: IO[bytes], name: str) -> tuple[tuple[str, ...] | None, by
     return tuple(header), data[cut:]
 
 
-def _first_object_keys(path: Path) -> tuple[str, ...] | None:
+def _first_object_keys(path: Path, encoding: str = "utf-8") -> tuple[str, ...] | None:
     with path.open("rb") as file:
         for line in file:
             try:
-                obj = orjson.loads(line) if line.strip() else None
+                obj = orjson.loads(_to_utf8(line, encoding)) if line.strip() else None
             except orjson.JSONDecodeError:
                 continue
             if isinstance(obj, dict):
@@ -1033,12 +1063,12 @@ def _first_columns(
     first: tuple[str, ...] | None = None
     for path, kind in zip(inputs, formats, strict=True):
         if kind == "jsonl":
-            found = _first_object_keys(path) if same and first is None else None
+            found = _first_object_keys(path, options.encoding) if same and first is None else None
         elif kind == "parquet":
             found = parquet_columns(path)
         else:
             with path.open("rb") as file:
-                found = _read_header(file, str(path))[0]
+                found = _read_header(file, str(path), options.encoding)[0]
             unknown = [c for c in named if found is not None and c not in found]
             if unknown:
                 raise ConfigError(f"{path}: no column {unknown[0]!r}")
@@ -1233,6 +1263,7 @@ def _progress(total: int, unit: str, enabled: bool) -> tqdm:
 
 def _check_options(options: HarmoniseOptions) -> None:
     format_iso(MIN_EPOCH_MS, options.zone)  # an unknown zone is a ConfigError, now
+    check_encoding(options.encoding)
 
 
 def warehouse_table(out: Path | str) -> str | None:
@@ -1329,7 +1360,7 @@ def _file_work(paths: Sequence[Path], formats: Sequence[Format], spec: _Spec) ->
             header: tuple[str, ...] | None = None
             carry = b""
             if kind == "csv":
-                header, carry = _read_header(file, str(path))
+                header, carry = _read_header(file, str(path), spec.options.encoding)
                 if header is None:
                     continue
             skipped = file.tell() - len(carry)  # the header's bytes, for the progress bar

@@ -605,3 +605,47 @@ def test_output_is_what_row_by_row_parsing_and_repair_would_write(
         assert ((tmp / "out.csv").read_bytes(), (tmp / "out.rejects.csv").read_bytes()) == oracle(
             rows, zone
         )
+
+
+# --- inputs in another encoding ----------------------------------------------------------------
+
+
+def test_a_gbk_file_is_read_as_gbk_and_an_undecodable_row_rejected(tmp_path: Path) -> None:
+    source = tmp_path / "gbk.csv"
+    source.write_bytes(
+        "alert_id,报警时间,地址\r\n".encode("gbk")
+        + "A1,2022年10月15日 下午3:05,渝中区解放碑\r\n".encode("gbk")
+        + b"A2,2022-10-15 15:06,\x81\x20broken\r\n"  # 0x81 0x20: no GBK character
+        + "A3,2022-10-15 15:07,江北区\r\n".encode("gbk")
+    )
+    options = HarmoniseOptions(encoding="gbk")
+
+    summary = harmonise_files([source], tmp_path / "o.csv", options=options, workers=1)
+
+    with (tmp_path / "o.csv").open(newline="", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    assert [(r["alert_id"], r["报警时间"], r["地址"]) for r in rows] == [
+        ("A1", "2022-10-15T15:05:00+08:00", "渝中区解放碑"),
+        ("A3", "2022-10-15T15:07:00+08:00", "江北区"),
+    ]
+    assert summary.counts.rejected == {"invalid_encoding": 1}
+    rejected = (tmp_path / "o.rejects.csv").read_bytes().splitlines()[1]
+    assert rejected.startswith(b"A2,2022-10-15 15:06,\x81 broken,invalid_encoding")
+
+
+def test_gbk_json_lines_are_read_as_gbk(tmp_path: Path) -> None:
+    source = tmp_path / "gbk.jsonl"
+    line = '{"alert_id": "A1", "ts": "2022年10月15日 下午3:05", "address": "渝中区"}\n'
+    source.write_bytes(line.encode("gbk"))
+
+    harmonise_files([source], tmp_path / "o.jsonl", options=HarmoniseOptions(encoding="gbk"))
+
+    [obj] = [orjson.loads(x) for x in (tmp_path / "o.jsonl").read_bytes().splitlines()]
+    assert (obj["ts"], obj["address"]) == ("2022-10-15T15:05:00+08:00", "渝中区")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "no-such-codec"])
+def test_an_unusable_encoding_is_one_line_and_exit_2(tmp_path: Path, encoding: str) -> None:
+    result = run_cli("harmonise", ALERTS_CSV, "--out", tmp_path / "o.csv", "--encoding", encoding)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and encoding in result.stderr
