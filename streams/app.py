@@ -18,7 +18,6 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from functools import lru_cache
 from typing import Any
 
 import faust
@@ -159,8 +158,9 @@ class Plumbing:
         self.names = TopicNames.with_prefix(settings.topic_prefix)
         self.stations = StationBook(settings.zone, settings.stations)
         self.deadletter = self.raw_topic(self.names.deadletter)
-        partitions = settings.topic_partitions
-        self.partition_of = lru_cache(maxsize=1 << 16)(lambda key: partition_for(key, partitions))
+
+    def partition_of(self, key: str) -> int:
+        return partition_for(key, self.settings.topic_partitions)
 
     def arrived_where_owned(self, event: faust.types.EventT, key: str, copartitioned: bool) -> bool:
         """Whether a raw event already sits on the partition its key owns: its producer keyed

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 from kafka.partitioner.default import murmur2
@@ -43,9 +44,11 @@ class Outbound:
     partition: int | None = None
 
 
+@lru_cache(maxsize=1 << 16)
 def partition_for(key: str, partitions: int) -> int:
     """The partition Kafka's default partitioner (murmur2, as in the Java client and aiokafka)
-    puts `key` on: how a tick for partition p finds the officers and alerts it owns."""
+    puts `key` on: how a tick for partition p finds the officers and alerts it owns. Cached
+    (bounded): every tick asks again for each officer and open alert."""
     return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
@@ -77,14 +80,10 @@ class Dispatcher:
         self.alerts_open = alerts_open
         self.history_store = history_store
         self.camera_store = camera_store
-        self._partition_cache: dict[str, int] = {}
         self._history_swept_ms: dict[int, int] = {}
 
     def partition_of(self, key: str) -> int:
-        cached = self._partition_cache.get(key)
-        if cached is None:
-            cached = self._partition_cache[key] = partition_for(key, self.partitions)
-        return cached
+        return partition_for(key, self.partitions)
 
     # -- officer side -----------------------------------------------------------------------
     def officer(self, officer_id: str) -> OfficerState | None:
