@@ -1015,14 +1015,17 @@ def _read_header(
 
 def _first_object_keys(path: Path, encoding: str = "utf-8") -> tuple[str, ...] | None:
     with path.open("rb") as file:
-        for line in file:
-            try:
-                obj = orjson.loads(_to_utf8(line, encoding)) if line.strip() else None
-            except orjson.JSONDecodeError:
-                continue
-            if isinstance(obj, dict):
-                return tuple(obj)
-    return None
+        lines = (_to_utf8(line, encoding) for line in file if line.strip())
+        return next((keys for keys in map(_object_keys, lines) if keys is not None), None)
+
+
+def _object_keys(raw: bytes) -> tuple[str, ...] | None:
+    """The keys of `raw` when it is a JSON object, else None."""
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return tuple(obj) if isinstance(obj, dict) else None
 
 
 def input_format(path: Path) -> Format:
@@ -1470,12 +1473,9 @@ def _first_keys_of(
     for batch in batches:
         read.append(batch)
         for record in batch:
-            try:
-                obj = orjson.loads(record.value or b"")
-            except orjson.JSONDecodeError:
-                continue
-            if isinstance(obj, dict):
-                return tuple(obj), itertools.chain(read, batches)
+            keys = _object_keys(record.value or b"")
+            if keys is not None:
+                return keys, itertools.chain(read, batches)
     return None, iter(read)
 
 
