@@ -91,6 +91,7 @@ class OfficerStatusValue(StrEnum):
     EN_ROUTE = "en_route"
     ON_SCENE = "on_scene"
     BUSY = "busy"
+    DECLINED = "declined"  # from the app only: the officer turns down the alert they hold
 
 
 class OfficerStatusChange(Message):
@@ -215,14 +216,47 @@ class BackupRequest(Message):
     reason: str = ""
 
 
-class DispatchEvent(Message):
-    """The command room's feed (topic `dispatch.events`, keyed by alert_id)."""
+DispatchEventKind = Literal[
+    "assigned",
+    "acknowledged",
+    "arrived",
+    "cleared",
+    "withdrawn",
+    "ack_timeout",
+    "unassigned",
+    "escalated",
+    "backup_requested",
+]
 
-    kind: Literal["assigned", "unassigned", "ack_timeout", "released", "backup_requested"]
+
+class DispatchEvent(Message):
+    """The command room's feed (topic `dispatch.events`, keyed by alert_id): every step of an
+    alert's life, with its time, so the warehouse can compute time to assign, acknowledge and
+    arrive."""
+
+    kind: DispatchEventKind
     alert_id: str
     officer_id: str = ""
     detail: str = ""
     at_utc_ms: UtcMs
+    radius_m: float | None = Field(
+        default=None, description="The search radius in force (unassigned, escalated)."
+    )
+    waited_ms: int | None = Field(
+        default=None, description="How long the alert has waited since it was received."
+    )
+
+
+class UnassignedNotice(Message):
+    """An alert still missing units (topic `dispatch.unassigned`, keyed by alert_id): sent when it
+    starts waiting and again each time its search radius widens."""
+
+    alert: AlertCall
+    reason: Literal["no_available_officer_within_radius"] = "no_available_officer_within_radius"
+    units_missing: int = Field(ge=1)
+    radius_m: float
+    waited_ms: int = Field(ge=0)
+    noticed_utc_ms: UtcMs
 
 
 class Tick(Message):
@@ -243,30 +277,63 @@ class Claim(Message):
     alert_utc_ms: UtcMs
 
 
+ClaimOutcome = Literal["accepted", "rejected", "withdrawn", "cleared"]
+
+
 class ClaimResult(Message):
-    """Internal: the officer partition's answer (topic `dispatch.claim-results`, keyed by
-    alert_id)."""
+    """Internal: the officer partition's word to the alert's partition (topic
+    `dispatch.claim-results`, keyed by alert_id). `accepted` answers a claim, or offers a freed
+    officer to a waiting alert unasked; `withdrawn` takes back an officer who declined, went off
+    duty or did not acknowledge in time; `cleared`: the officer finished their part."""
 
     alert_id: str
     officer_id: str
-    accepted: bool
+    outcome: ClaimOutcome
     reason: str = ""
-    revoked: bool = Field(
-        default=False, description="An earlier acceptance withdrawn (ack timeout, off duty)."
-    )
     officer: OfficerState | None = None
 
 
+class WaitingAlert(Message):
+    """Internal: an alert missing units, on the waiting board (global table `alerts-waiting`,
+    keyed by alert_id, written by the alert's partition) that every worker mirrors, so the
+    partition of an officer who frees up can hand them to the most urgent alert within reach."""
+
+    alert_id: str
+    priority: int
+    event_utc_ms: UtcMs
+    lat: float
+    lon: float
+    radius_m: float
+    units_open: int = Field(ge=0, description="0: no longer waiting (kept until forgotten).")
+    refused: dict[str, int] = Field(default_factory=dict)
+    wake_utc_ms: int | None = Field(
+        default=None,
+        description="When the alert's partition looks at it again (escalation, "
+        "a refusal running out, a first re-check).",
+    )
+    version: int
+
+
 class AlertProgress(Message):
-    """Internal: an open alert's dispatch progress (the `alerts_open` table's value)."""
+    """Internal: an open alert's dispatch progress (the `alerts-open` table's value)."""
 
     alert: AlertCall
     units_needed: int = Field(ge=1)
-    assigned: tuple[str, ...] = ()
-    pending: tuple[str, ...] = ()
-    tried: tuple[str, ...] = ()
+    assigned: tuple[str, ...] = Field(default=(), description="Officers holding the alert now.")
+    pending: tuple[str, ...] = Field(default=(), description="Officers claimed, not answered.")
+    served: tuple[str, ...] = Field(default=(), description="Officers who cleared their part.")
+    refused: dict[str, int] = Field(
+        default_factory=dict,
+        description="Officer -> until when (UTC ms) they are not proposed again for this alert.",
+    )
+    replacements_owed: int = Field(default=0, ge=0, description="Units withdrawn, not replaced.")
     backups: int = 0
-    waiting_noticed: bool = False
+    radius_step: int = Field(default=0, ge=0, description="0: the base radius; k: k-th widening.")
+    noticed_step: int = Field(default=-1, description="Radius step last announced as waiting.")
+    opened_utc_ms: int = Field(default=0, description="When dispatch first saw the alert.")
+    board: WaitingAlert | None = Field(
+        default=None, description="Its entry on the waiting board as last written."
+    )
     complete_utc_ms: int | None = None
 
 
@@ -293,6 +360,7 @@ PUBLISHED_MODELS: dict[str, type[Message]] = {
     "camera_meta": CameraMeta,
     "backup_request": BackupRequest,
     "dispatch_event": DispatchEvent,
+    "unassigned_notice": UnassignedNotice,
     "claim": Claim,
     "claim_result": ClaimResult,
 }

@@ -36,6 +36,7 @@ from schemas.events import (
     OfficerState,
     OfficerStatusChange,
     Tick,
+    WaitingAlert,
 )
 from streams import dispatch
 from streams.alerts import alert_from_raw
@@ -48,9 +49,11 @@ from streams.officers import ping_from_raw, status_from_raw
 from streams.positions import PositionKeeper
 from streams.rawfields import STATION_NAMES, decode_json_object, first_present
 from streams.settings import Settings
+from streams.skew import SkewBound, bounded
 from streams.stations import StationBook
 from streams.topics import TopicNames
 from streams.transport import LowLatencyTransport
+from streams.waiting import WaitingBoard
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +73,20 @@ def to_json(message: BaseModel | dict[str, Any]) -> bytes:
 def policy_for(settings: Settings) -> dispatch.DispatchPolicy:
     return dispatch.DispatchPolicy(
         radius_m=settings.dispatch_radius_m,
+        escalation_radii_m=tuple(settings.escalation_radii_m),
+        escalate_after_ms=int(settings.escalate_after_s * 1000),
+        escalate_at_once_priority=settings.escalate_at_once_priority,
         max_position_age_ms=int(settings.position_max_age_s * 1000),
         ack_timeout_ms=int(settings.ack_timeout_s * 1000),
+        refusal_hold_ms=int(settings.refusal_hold_s * 1000),
         position_write_interval_ms=int(settings.position_write_interval_s * 1000),
+    )
+
+
+def skew_for(settings: Settings) -> SkewBound:
+    return SkewBound(
+        ahead_ms=int(settings.event_max_ahead_s * 1000),
+        behind_ms=int(settings.event_max_behind_s * 1000),
     )
 
 
@@ -283,7 +297,11 @@ def build_positions_app(
 
     gps = plumbing.raw_topic(names.gps)
     plumbing.normaliser(
-        plumbing.raw_topic(names.gps_raw), gps, ping_from_raw, "officer_id", then=route_ping
+        plumbing.raw_topic(names.gps_raw),
+        gps,
+        bounded(ping_from_raw, skew_for(settings)),
+        "officer_id",
+        then=route_ping,
     )
 
     def position_side(event: faust.types.EventT) -> list[Outbound]:
@@ -329,9 +347,10 @@ def build_dispatch_app(
     alert_inbox = raw_topic(names.alerts, names.claim_results, names.backup, names.ticks)
 
     # -- tables: global ones are replayed by every worker into in-memory views -------------
-    view = OfficerView(settings.h3_resolution)
+    view = OfficerView(settings.h3_resolution, plumbing.partition_of)
     cameras = CameraRegistry(settings.h3_resolution)
     history = AlertHistory()
+    board = WaitingBoard(plumbing.partition_of)
 
     def mirrored_table(
         name: str, apply: Callable[[str, Any], None], *, by_key: bool = False
@@ -370,6 +389,11 @@ def build_dispatch_app(
         "alert-history",
         lambda k, v: history.forget(k) if v is None else history.record(entry_from_json(v)),
     )
+    waiting_store = mirrored_table(  # written by each alert's partition
+        "alerts-waiting",
+        lambda k, v: board.apply(k, None if v is None else WaitingAlert.model_validate(v)),
+        by_key=True,
+    )
     alerts_open = app.Table("alerts-open", partitions=partitions)
 
     dispatcher = Dispatcher(
@@ -379,8 +403,10 @@ def build_dispatch_app(
         view=view,
         cameras=cameras,
         history=history,
+        board=board,
         officers=officers,
         alerts_open=alerts_open,
+        waiting_store=waiting_store,
         history_store=history_store,
         camera_store=camera_store,
     )
@@ -425,24 +451,31 @@ def build_dispatch_app(
             return
         await send_all(out, event.message.partition)
 
+    skew = skew_for(settings)
     plumbing.normaliser(
         raw_topic(names.alerts_raw),
         normalised["alerts"],
-        alert_from_raw,
+        bounded(alert_from_raw, skew),
         "alert_id",
         then=dispatch_at_once,
     )
     plumbing.normaliser(
-        raw_topic(names.status_raw), normalised["status"], status_from_raw, "officer_id"
+        raw_topic(names.status_raw),
+        normalised["status"],
+        bounded(status_from_raw, skew),
+        "officer_id",
     )
     plumbing.normaliser(
-        raw_topic(names.cameras_raw), normalised["cameras"], camera_from_raw, "camera_id"
+        raw_topic(names.cameras_raw),
+        normalised["cameras"],
+        bounded(camera_from_raw, skew),
+        "camera_id",
     )
 
     def officer_side(event: faust.types.EventT) -> list[Outbound]:
         topic, value = event.message.topic, event.message.value or b""
         if topic == names.status:
-            return dispatcher.on_status(OfficerStatusChange.model_validate_json(value))
+            return dispatcher.on_status(OfficerStatusChange.model_validate_json(value), now_ms())
         if topic == names.claims:
             return dispatcher.on_claim(Claim.model_validate_json(value), now_ms())
         tick = Tick.model_validate_json(value)

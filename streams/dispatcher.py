@@ -4,7 +4,7 @@ returns what to send. The Faust agents in streams/app.py and the broker-free rep
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
@@ -20,18 +20,21 @@ from schemas.events import (
     Claim,
     ClaimResult,
     DispatchEvent,
+    DispatchEventKind,
     OfficerPosition,
     OfficerState,
     OfficerStatusChange,
     Tick,
+    UnassignedNotice,
 )
 from streams import dispatch
 from streams.background import AlertHistory, HistoryEntry
 from streams.cameras import CameraRegistry
 from streams.nearest import geodesic_m
 from streams.officer_view import OfficerView
+from streams.waiting import WaitingBoard
 
-HISTORY_SWEEP_MS = 60_000
+SWEEP_MS = 60_000  # finished alerts and old history are swept this often per partition
 
 TopicName = Literal["claims", "claim_results", "assignments", "unassigned", "events", "ticks"]
 
@@ -54,7 +57,8 @@ def partition_for(key: str, partitions: int) -> int:
 
 class Dispatcher:
     """Officer-side handlers run in the officer's partition (sole writer of `officers`);
-    alert-side handlers run in the alert's partition (sole writer of `alerts_open`)."""
+    alert-side handlers run in the alert's partition (sole writer of `alerts_open` and of the
+    alert's entry in `waiting_store`)."""
 
     def __init__(
         self,
@@ -65,8 +69,10 @@ class Dispatcher:
         view: OfficerView,
         cameras: CameraRegistry,
         history: AlertHistory,
+        board: WaitingBoard,
         officers: MutableMapping[str, Any],
         alerts_open: MutableMapping[str, Any],
+        waiting_store: MutableMapping[str, Any],
         history_store: MutableMapping[str, Any],
         camera_store: MutableMapping[str, Any],
     ) -> None:
@@ -76,11 +82,13 @@ class Dispatcher:
         self.view = view
         self.cameras = cameras
         self.history = history
+        self.board = board
         self.officers = officers
         self.alerts_open = alerts_open
+        self.waiting_store = waiting_store
         self.history_store = history_store
         self.camera_store = camera_store
-        self._history_swept_ms: dict[int, int] = {}
+        self._swept_ms: dict[int, int] = {}
 
     def partition_of(self, key: str) -> int:
         return partition_for(key, self.partitions)
@@ -98,17 +106,27 @@ class Dispatcher:
         self.view.apply(state.officer_id, state)
 
     def on_position(self, position: OfficerPosition) -> list[Outbound]:
-        """A position replicated by the positions worker (streams/positions.py)."""
+        """A position replicated by the positions worker (streams/positions.py); the officer's
+        partition looks at them at its next tick (they may now reach a waiting alert)."""
         self.view.apply_position(position)
         return []
 
-    def on_status(self, change: OfficerStatusChange) -> list[Outbound]:
-        changed, withdrawal = dispatch.apply_status(self.officer(change.officer_id), change)
-        if changed is not None:
-            self._set_officer(changed)
-        if withdrawal is None:
+    def on_status(self, change: OfficerStatusChange, now_ms: int) -> list[Outbound]:
+        """The lifecycle (dispatch.apply_status); an officer free again goes to the waiting
+        alert that needs them most."""
+        outcome = dispatch.apply_status(self.officer(change.officer_id), change)
+        if outcome.state is None:
             return []
-        return [Outbound("claim_results", withdrawal.alert_id, withdrawal)]
+        self._set_officer(outcome.state)
+        out: list[Outbound] = []
+        if outcome.notice is not None:
+            out.append(Outbound("claim_results", outcome.notice.alert_id, outcome.notice))
+        at = outcome.state.status_utc_ms
+        for kind in outcome.events:
+            assert outcome.alert_id is not None
+            detail = outcome.notice.reason if outcome.notice is not None else ""
+            out.append(self._event(kind, outcome.alert_id, change.officer_id, at, detail))
+        return out + self._offer(change.officer_id, now_ms)
 
     def on_claim(self, claim: Claim, now_ms: int) -> list[Outbound]:
         changed, result = dispatch.decide_claim(
@@ -116,33 +134,63 @@ class Dispatcher:
         )
         if changed is not None:
             self._set_officer(changed)
-        return [Outbound("claim_results", claim.alert_id, result)]
+        out = [] if result is None else [Outbound("claim_results", claim.alert_id, result)]
+        if claim.kind == "release" and changed is not None:
+            self.board.note_returned(claim.officer_id, claim.alert_id)
+            out.extend(self._offer(claim.officer_id, now_ms))
+        return out
 
     def on_officer_tick(self, tick: Tick, partition: int) -> list[Outbound]:
-        """Release officers of this partition who did not acknowledge in time."""
+        """Release officers of this partition who did not acknowledge in time; offer the ones
+        who moved or freed up since the last tick to the waiting alerts."""
+        now = tick.now_utc_ms
         out: list[Outbound] = []
         for officer_id in sorted(self.view.awaiting_ack):  # deterministic order
-            if self.partition_of(officer_id) != partition:
-                continue
-            state = self.view.get(officer_id)
-            if state is None or not dispatch.ack_expired(state, self.policy, tick.now_utc_ms):
-                continue
-            current = self.officer(officer_id)  # the table, not the view, is authoritative
-            if current is None or not dispatch.ack_expired(current, self.policy, tick.now_utc_ms):
-                continue
-            released, withdrawal = dispatch.release_unacknowledged(current, tick.now_utc_ms)
-            self._set_officer(released)
-            out.append(Outbound("claim_results", withdrawal.alert_id, withdrawal))
-            out.append(
-                self._event(
-                    "ack_timeout",
-                    withdrawal.alert_id,
-                    officer_id,
-                    tick.now_utc_ms,
-                    f"no acknowledgement within {self.policy.ack_timeout_ms // 1000}s",
-                )
-            )
+            if self.partition_of(officer_id) == partition:
+                out.extend(self._time_out(officer_id, now))
+        moved = self.view.take_moved(partition)
+        if len(self.board):
+            for officer_id in sorted(moved):
+                out.extend(self._offer(officer_id, now))
         return out
+
+    def _time_out(self, officer_id: str, now_ms: int) -> list[Outbound]:
+        state = self.view.get(officer_id)
+        if state is None or not dispatch.ack_expired(state, self.policy, now_ms):
+            return []
+        current = self.officer(officer_id)  # the table, not the view, is authoritative
+        if current is None or not dispatch.ack_expired(current, self.policy, now_ms):
+            return []
+        released, withdrawal = dispatch.release_unacknowledged(current, now_ms)
+        self._set_officer(released)
+        timeout_s = self.policy.ack_timeout_ms // 1000
+        return [
+            Outbound("claim_results", withdrawal.alert_id, withdrawal),
+            self._event(
+                "ack_timeout",
+                withdrawal.alert_id,
+                officer_id,
+                now_ms,
+                f"no acknowledgement within {timeout_s}s",
+            ),
+            *self._offer(officer_id, now_ms),
+        ]
+
+    def _offer(self, officer_id: str, now_ms: int) -> list[Outbound]:
+        """Book a free officer of this partition for the most urgent waiting alert within their
+        reach, and tell it (the alert gives them back if it no longer needs them)."""
+        if not len(self.board):
+            return []
+        state = self.officer(officer_id)
+        if state is None or not dispatch.is_candidate(state, now_ms, self.policy):
+            return []
+        waiting = self.board.best_for(state, now_ms)
+        if waiting is None:
+            return []
+        booked, offered = dispatch.offer(state, waiting.alert_id, now_ms)
+        self._set_officer(booked)
+        self.board.note_offer(waiting.alert_id)
+        return [Outbound("claim_results", waiting.alert_id, offered)]
 
     # -- alert side -------------------------------------------------------------------------
     def progress(self, alert_id: str) -> AlertProgress | None:
@@ -150,8 +198,22 @@ class Dispatcher:
         return None if stored is None else AlertProgress.model_validate(stored)
 
     def _save(self, progress: AlertProgress, now_ms: int) -> None:
+        """Store the progress and, when it changed, the alert's entry on the waiting board."""
         progress = dispatch.mark_progress(progress, now_ms)
-        self.alerts_open[progress.alert.alert_id] = progress.model_dump(mode="json")
+        if dispatch.units_missing(progress) <= 0 and progress.noticed_step >= 0:
+            progress = progress.model_copy(update={"noticed_step": -1})  # a later wait is new
+        refused = dispatch.active_refusals(progress, now_ms)
+        if refused != progress.refused:
+            progress = progress.model_copy(update={"refused": refused})
+        entry = dispatch.board_update(
+            progress, dispatch.waiting_entry(progress, self.policy, now_ms)
+        )
+        alert_id = progress.alert.alert_id
+        if entry is not None:
+            progress = progress.model_copy(update={"board": entry})
+            self.waiting_store[alert_id] = entry.model_dump(mode="json")
+            self.board.apply(alert_id, entry)
+        self.alerts_open[alert_id] = progress.model_dump(mode="json")
 
     def on_alert(self, alert: AlertCall, now_ms: int) -> list[Outbound]:
         if alert.alert_id in self.alerts_open:
@@ -159,26 +221,26 @@ class Dispatcher:
         entry = HistoryEntry.of(alert)
         self.history_store[alert.alert_id] = _entry_json(entry)
         self.history.record(entry)
-        progress, out = self._propose(dispatch.open_alert(alert, self.policy), now_ms)
+        progress, out = self._propose(dispatch.open_alert(alert, self.policy, now_ms), now_ms)
         self._save(progress, now_ms)
         return out
 
     def on_claim_result(self, result: ClaimResult, now_ms: int) -> list[Outbound]:
         progress = self.progress(result.alert_id)
         if progress is None:
-            if result.accepted and not result.revoked:  # an alert we no longer know: free them
+            if result.outcome == "accepted":  # an alert we no longer know: free them
                 release = dispatch.release_claim(result.alert_id, result.officer_id, now_ms)
                 return [Outbound("claims", release.officer_id, release)]
             return []
-        outcome = dispatch.apply_claim_result(progress, result)
+        outcome = dispatch.apply_claim_result(progress, result, self.policy, now_ms)
         out: list[Outbound] = []
         if outcome.release is not None:
             out.append(Outbound("claims", outcome.release.officer_id, outcome.release))
         if outcome.assign is not None:
-            out.extend(self._assignment(outcome.progress, outcome.assign, now_ms))
+            out.extend(self._assignment(outcome.progress, outcome.assign, now_ms, outcome.reason))
         progress = outcome.progress
-        if not result.accepted or result.revoked:
-            progress, proposed = self._propose(progress, now_ms, reassignment=result.revoked)
+        if outcome.propose:
+            progress, proposed = self._propose(progress, now_ms)
             out.extend(proposed)
         self._save(progress, now_ms)
         return out
@@ -209,39 +271,34 @@ class Dispatcher:
         return out + proposed
 
     def on_alert_tick(self, tick: Tick, partition: int) -> list[Outbound]:
-        """Drain this partition's waiting queue (priority, then age) and forget old alerts."""
+        """Look again at this partition's waiting alerts that are due (a widening, a refusal
+        running out, a first re-check), most urgent first; forget long-finished alerts."""
         now = tick.now_utc_ms
-        waiting: list[AlertProgress] = []
-        for alert_id, progress in self._open_alerts(partition):
-            done_at = progress.complete_utc_ms
-            if done_at is not None and now - done_at > self.policy.keep_complete_ms:
-                del self.alerts_open[alert_id]
-                continue
-            if dispatch.units_missing(progress) > 0 and not progress.pending:
-                waiting.append(progress)
-        waiting.sort(key=lambda p: (p.alert.priority, p.alert.event_utc_ms, p.alert.alert_id))
         out: list[Outbound] = []
-        for progress in waiting:
-            updated, proposed = self._propose(progress, now, notice=False)
-            if proposed:
-                out.extend(proposed)
-                self._save(updated, now)
-        self._forget_old_history(partition, now)
+        for alert_id in self.board.due(partition, now):
+            progress = self.progress(alert_id)
+            if progress is None or dispatch.units_missing(progress) <= 0:
+                continue
+            progress, proposed = self._propose(progress, now)
+            out.extend(proposed)
+            self._save(progress, now)
+        self._sweep(partition, now)
         return out
 
-    def _open_alerts(self, partition: int) -> Iterator[tuple[str, AlertProgress]]:
-        for alert_id in list(self.alerts_open.keys()):
-            if self.partition_of(alert_id) == partition:
-                progress = self.progress(alert_id)
-                if progress is not None:
-                    yield alert_id, progress
-
-    def _forget_old_history(self, partition: int, now_ms: int) -> None:
-        """Free memory of history past the window. `related` already ignores such entries, so
-        a sweep of the whole history once a minute per partition (not every tick) is enough."""
-        if now_ms - self._history_swept_ms.get(partition, 0) < HISTORY_SWEEP_MS:
+    def _sweep(self, partition: int, now_ms: int) -> None:
+        """Once a minute per partition: forget alerts finished long ago and history past the
+        window (`related` already ignores old entries; this frees their memory)."""
+        if now_ms - self._swept_ms.get(partition, 0) < SWEEP_MS:
             return
-        self._history_swept_ms[partition] = now_ms
+        self._swept_ms[partition] = now_ms
+        for alert_id in list(self.alerts_open.keys()):
+            if self.partition_of(alert_id) != partition:
+                continue
+            progress = self.progress(alert_id)
+            if progress is not None and dispatch.forgettable(progress, self.policy, now_ms):
+                del self.alerts_open[alert_id]
+                self.waiting_store.pop(alert_id, None)
+                self.board.apply(alert_id, None)
         horizon = now_ms - self.policy.history_window_ms
         for alert_id, entry in list(self.history.entries.items()):
             if entry.event_utc_ms < horizon and self.partition_of(alert_id) == partition:
@@ -249,53 +306,89 @@ class Dispatcher:
                 self.history.forget(alert_id)
 
     def _propose(
-        self,
-        progress: AlertProgress,
-        now_ms: int,
-        *,
-        notice: bool = True,
-        reassignment: bool = False,
+        self, progress: AlertProgress, now_ms: int
     ) -> tuple[AlertProgress, list[Outbound]]:
-        missing = dispatch.units_missing(progress)
-        if missing <= 0:
-            return progress, []
-        alert = progress.alert
-        found = self.view.nearest_candidates(
-            alert.lat,
-            alert.lon,
-            k=missing,
-            alert_utc_ms=max(alert.event_utc_ms, now_ms),
-            policy=self.policy,
-            exclude=dispatch.excluded_officers(progress),
+        """Claim the nearest candidates for the missing units; widen the search when the alert
+        has waited long enough (or at once, when it is that urgent); announce a wait."""
+        out: list[Outbound] = []
+        progress = self._widen(
+            progress, dispatch.step_due(progress, self.policy, now_ms), now_ms, out
         )
-        progress, claims = dispatch.claim_candidates(progress, [c.officer_id for c in found])
-        out = [Outbound("claims", claim.officer_id, claim) for claim in claims]
-        starved = not progress.pending and dispatch.units_missing(progress) > 0
-        if starved and notice and not progress.waiting_noticed:
-            progress = progress.model_copy(update={"waiting_noticed": True})
-            out.extend(self._unassigned(progress, now_ms))
+        while dispatch.units_missing(progress) > 0:
+            alert = progress.alert
+            found = self.view.nearest_candidates(
+                alert.lat,
+                alert.lon,
+                k=dispatch.units_missing(progress),
+                at_ms=now_ms,
+                radius_m=dispatch.radius_of(progress, self.policy),
+                policy=self.policy,
+                exclude=dispatch.excluded_officers(progress, now_ms),
+            )
+            progress, claims = dispatch.claim_candidates(
+                progress, [c.officer_id for c in found], now_ms
+            )
+            out.extend(Outbound("claims", claim.officer_id, claim) for claim in claims)
+            if dispatch.units_missing(progress) <= 0:
+                break
+            if progress.noticed_step < 0 and not any(o.topic == "unassigned" for o in out):
+                out.append(self._waiting_event(progress, now_ms))
+            if not dispatch.widens_at_once(progress, self.policy):
+                break
+            progress = self._widen(progress, progress.radius_step + 1, now_ms, out)
+        if dispatch.units_missing(progress) > 0 and progress.noticed_step < progress.radius_step:
+            out.append(self._unassigned(progress, now_ms))
+            progress = progress.model_copy(update={"noticed_step": progress.radius_step})
         return progress, out
 
-    def _unassigned(self, progress: AlertProgress, now_ms: int) -> list[Outbound]:
-        alert = progress.alert
-        notice = {
-            "alert": alert.model_dump(mode="json"),
-            "reason": "no_available_officer_within_radius",
-            "units_missing": dispatch.units_missing(progress),
-            "radius_m": self.policy.radius_m,
-            "noticed_utc_ms": now_ms,
-        }
-        return [
-            Outbound("unassigned", alert.alert_id, notice),
-            self._event("unassigned", alert.alert_id, "", now_ms, "waiting for a free officer"),
-        ]
+    def _widen(
+        self, progress: AlertProgress, step: int, now_ms: int, out: list[Outbound]
+    ) -> AlertProgress:
+        while progress.radius_step < step:
+            progress = progress.model_copy(update={"radius_step": progress.radius_step + 1})
+            out.append(
+                self._event(
+                    "escalated",
+                    progress.alert.alert_id,
+                    "",
+                    now_ms,
+                    f"search widened to {dispatch.radius_of(progress, self.policy):.0f} m",
+                    radius_m=dispatch.radius_of(progress, self.policy),
+                    waited_ms=dispatch.waited_ms(progress, now_ms),
+                )
+            )
+        return progress
+
+    def _waiting_event(self, progress: AlertProgress, now_ms: int) -> Outbound:
+        return self._event(
+            "unassigned",
+            progress.alert.alert_id,
+            "",
+            now_ms,
+            "waiting for a free officer",
+            radius_m=dispatch.radius_of(progress, self.policy),
+            waited_ms=dispatch.waited_ms(progress, now_ms),
+        )
+
+    def _unassigned(self, progress: AlertProgress, now_ms: int) -> Outbound:
+        notice = UnassignedNotice(
+            alert=progress.alert,
+            units_missing=dispatch.units_missing(progress),
+            radius_m=dispatch.radius_of(progress, self.policy),
+            waited_ms=dispatch.waited_ms(progress, now_ms),
+            noticed_utc_ms=now_ms,
+        )
+        return Outbound("unassigned", progress.alert.alert_id, notice)
 
     def _assignment(
-        self, progress: AlertProgress, officer: OfficerState, now_ms: int
+        self,
+        progress: AlertProgress,
+        officer: OfficerState,
+        now_ms: int,
+        reason: dispatch.AssignmentReason,
     ) -> list[Outbound]:
         alert = progress.alert
         assert officer.lat is not None and officer.lon is not None
-        is_backup = len(progress.assigned) > progress.units_needed - progress.backups
         assignment = dispatch.build_assignment(
             alert,
             officer,
@@ -304,7 +397,7 @@ class Dispatcher:
             assigned_utc_ms=now_ms,
             zone=self.zone,
             units_needed=progress.units_needed,
-            reason="backup" if is_backup else ("reassignment" if progress.tried else "dispatch"),
+            reason=reason,
             cameras=self.cameras.covering(
                 alert.lat, alert.lon, radius_m=self.policy.camera_radius_m
             ),
@@ -318,20 +411,30 @@ class Dispatcher:
                 alert.alert_id,
                 officer.officer_id,
                 now_ms,
-                f"{assignment.distance_m:.0f} m, ETA {assignment.eta_s:.0f} s",
+                f"{reason}: {assignment.distance_m:.0f} m, ETA {assignment.eta_s:.0f} s",
+                waited_ms=dispatch.waited_ms(progress, now_ms),
             ),
         ]
 
     @staticmethod
     def _event(
-        kind: Literal["assigned", "unassigned", "ack_timeout", "released", "backup_requested"],
+        kind: DispatchEventKind,
         alert_id: str,
         officer_id: str,
         now_ms: int,
         detail: str,
+        *,
+        radius_m: float | None = None,
+        waited_ms: int | None = None,
     ) -> Outbound:
         event = DispatchEvent(
-            kind=kind, alert_id=alert_id, officer_id=officer_id, detail=detail, at_utc_ms=now_ms
+            kind=kind,
+            alert_id=alert_id,
+            officer_id=officer_id,
+            detail=detail,
+            at_utc_ms=now_ms,
+            radius_m=radius_m,
+            waited_ms=waited_ms,
         )
         return Outbound("events", alert_id, event)
 

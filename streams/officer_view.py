@@ -4,18 +4,24 @@ newer) plus an H3 index of positions, fed by local writes and by both tables' ch
 
 from __future__ import annotations
 
-from schemas.events import OfficerPosition, OfficerState
+from collections.abc import Callable
+
+from schemas.events import OfficerPosition, OfficerState, OfficerStatusValue
 from streams.dispatch import DispatchPolicy, is_candidate
 from streams.nearest import Candidate, OfficerIndex
 
 
 class OfficerView:
-    def __init__(self, resolution: int) -> None:
+    def __init__(self, resolution: int, partition_of: Callable[[str], int] = lambda _: 0) -> None:
         self.index = OfficerIndex(resolution)
         self.states: dict[str, OfficerState] = {}
         self.positions: dict[str, OfficerPosition] = {}
         # Officers booked and not yet acknowledged: all the ack timer has to look at each tick.
         self.awaiting_ack: set[str] = set()
+        # Officers who moved or became available since their partition's last tick, by
+        # partition: all the waiting queue has to look at (they may now reach a waiting alert).
+        self._moved: dict[int, set[str]] = {}
+        self._partition_of = partition_of
 
     def __len__(self) -> int:
         return len(self.states)
@@ -35,8 +41,16 @@ class OfficerView:
             return state
         return state.model_copy(update=_position_fields(position, state.station_id))
 
+    def take_moved(self, partition: int) -> set[str]:
+        return self._moved.pop(partition, set())
+
+    def _mark_moved(self, officer_id: str) -> None:
+        self._moved.setdefault(self._partition_of(officer_id), set()).add(officer_id)
+
     def apply(self, officer_id: str, state: OfficerState | None) -> None:
         """A status change (or a deletion: None)."""
+        if state is not None and state.status is OfficerStatusValue.AVAILABLE:
+            self._mark_moved(officer_id)
         if state is None or state.dispatched_utc_ms is None:
             self.awaiting_ack.discard(officer_id)
         else:
@@ -56,6 +70,7 @@ class OfficerView:
         if known is not None and known.position_utc_ms >= position.position_utc_ms:
             return
         self.positions[officer_id] = position
+        self._mark_moved(officer_id)
         self._store(self.merged(officer_id, self.states.get(officer_id)))
 
     def _store(self, state: OfficerState | None) -> None:
@@ -71,16 +86,17 @@ class OfficerView:
         lon: float,
         *,
         k: int,
-        alert_utc_ms: int,
+        at_ms: int,
+        radius_m: float,
         policy: DispatchPolicy,
         exclude: frozenset[str] = frozenset(),
     ) -> list[Candidate]:
         def accept(officer_id: str) -> bool:
             if officer_id in exclude:
                 return False
-            return is_candidate(self.states.get(officer_id), alert_utc_ms, policy)
+            return is_candidate(self.states.get(officer_id), at_ms, policy)
 
-        return self.index.nearest(lat, lon, k=k, radius_m=policy.radius_m, accept=accept)
+        return self.index.nearest(lat, lon, k=k, radius_m=radius_m, accept=accept)
 
 
 def _position_fields(position: OfficerPosition, station_id: str = "") -> dict[str, object]:

@@ -12,6 +12,7 @@ and `deadletter` (the latter with `reason` and `error` instead of headers)."""
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -28,20 +29,25 @@ from schemas.events import (
     Claim,
     ClaimResult,
     GpsPing,
+    OfficerPosition,
+    OfficerState,
     OfficerStatusChange,
     Tick,
+    WaitingAlert,
 )
 from streams import dispatch
 from streams.alerts import alert_from_raw
 from streams.background import AlertHistory
 from streams.cameras import CameraRegistry, camera_from_raw
-from streams.dispatcher import Dispatcher, Outbound
+from streams.dispatcher import Dispatcher, Outbound, entry_from_json
 from streams.errors import ConfigError, InvalidEvent, Reason
 from streams.officer_view import OfficerView
 from streams.officers import ping_from_raw, status_from_raw
 from streams.positions import PositionKeeper
 from streams.rawfields import STATION_NAMES, TIME_NAMES, first_present
+from streams.skew import SkewBound
 from streams.stations import StationBook
+from streams.waiting import WaitingBoard
 
 PUBLISHED = ("assignments", "unassigned", "events")
 TOPIC_OF = {
@@ -51,6 +57,12 @@ TOPIC_OF = {
 }
 TICK_MS = 1000
 INPUT_TOPICS = ("gps.pings", "alerts.calls", "officer.status", "cameras.meta", "dispatch.backup")
+PARSERS: dict[str, Callable[..., BaseModel]] = {
+    "gps.pings": ping_from_raw,
+    "alerts.calls": alert_from_raw,
+    "officer.status": status_from_raw,
+    "cameras.meta": camera_from_raw,
+}
 
 
 @dataclass(order=True, slots=True)
@@ -104,19 +116,195 @@ class ReplayResult:
         return sum(1 for o in self.outputs if o["topic"] == topic)
 
 
-def new_dispatcher(policy: dispatch.DispatchPolicy, *, zone: str, resolution: int) -> Dispatcher:
-    return Dispatcher(
-        policy=policy,
-        zone=zone,
-        partitions=1,
-        view=OfficerView(resolution),
-        cameras=CameraRegistry(resolution),
-        history=AlertHistory(),
-        officers={},
-        alerts_open={},
-        history_store={},
-        camera_store={},
-    )
+@dataclass(slots=True)
+class _Tables:
+    """What a live worker keeps in tables (changelogs); a restart rebuilds the rest from these."""
+
+    officers: dict[str, Any] = field(default_factory=dict)
+    alerts_open: dict[str, Any] = field(default_factory=dict)
+    waiting: dict[str, Any] = field(default_factory=dict)
+    history: dict[str, Any] = field(default_factory=dict)
+    cameras: dict[str, Any] = field(default_factory=dict)
+    positions: dict[str, Any] = field(default_factory=dict)
+
+
+class ReplaySession:
+    """One dispatch worker over one partition, fed event by event in event time: `feed` an
+    input (the clock ticks every second up to its time first), `advance` the clock, `restart`
+    as a crashed worker would (in-memory views rebuilt from the tables). Every call returns what
+    the pipeline would publish meanwhile."""
+
+    def __init__(
+        self,
+        *,
+        policy: dispatch.DispatchPolicy,
+        stations: StationBook | None = None,
+        resolution: int = 8,
+        skew: SkewBound | None = None,
+    ) -> None:
+        self.policy = policy
+        self.stations = stations or StationBook()
+        self.resolution = resolution
+        self.skew = skew or SkewBound()
+        self.now_ms: int | None = None
+        self._tables = _Tables()
+        self.dispatcher = self._recovered_dispatcher()
+        # Like the live positions worker: dispatch sees the positions it would replicate.
+        self._keeper = PositionKeeper(self._tables.positions, policy.position_write_interval_ms)
+
+    def _recovered_dispatcher(self) -> Dispatcher:
+        tables = self._tables
+        view = OfficerView(self.resolution)
+        for officer_id, value in tables.officers.items():
+            view.apply(officer_id, OfficerState.model_validate(value))
+        for value in tables.positions.values():
+            view.apply_position(OfficerPosition.model_validate(value))
+        cameras = CameraRegistry(self.resolution)
+        for camera_id, value in tables.cameras.items():
+            cameras.apply(camera_id, CameraMeta.model_validate(value))
+        history = AlertHistory()
+        for value in tables.history.values():
+            history.record(entry_from_json(value))
+        board = WaitingBoard(lambda _: 0)
+        for alert_id, value in tables.waiting.items():
+            board.apply(alert_id, WaitingAlert.model_validate(value))
+        return Dispatcher(
+            policy=self.policy,
+            zone=self.stations.default_zone,
+            partitions=1,
+            view=view,
+            cameras=cameras,
+            history=history,
+            board=board,
+            officers=tables.officers,
+            alerts_open=tables.alerts_open,
+            waiting_store=tables.waiting,
+            history_store=tables.history,
+            camera_store=tables.cameras,
+        )
+
+    def restart(self) -> None:
+        """A worker killed and started again: what was only in memory is gone (positions not
+        yet worth replicating, too); the tables come back from their changelogs."""
+        self.dispatcher = self._recovered_dispatcher()
+        self._keeper = PositionKeeper(
+            self._tables.positions, self.policy.position_write_interval_ms
+        )
+
+    def feed(
+        self, topic: str, message: Any, timestamp_ms: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Handle one input; an unknown topic is a ConfigError."""
+        if topic not in INPUT_TOPICS:
+            raise ConfigError(f"unknown topic {topic!r} (one of {INPUT_TOPICS})")
+        return self.feed_recorded(RecordedEvent(0, 0, topic, message, timestamp_ms or 0))
+
+    def feed_recorded(self, event: RecordedEvent) -> list[dict[str, Any]]:
+        clock = self.now_ms
+        try:
+            message = self._decoded(event, clock)
+        except (InvalidEvent, ValidationError) as exc:
+            return [_dead_letter(event, exc)]
+        event_ms = getattr(message, "event_utc_ms", clock)
+        if event_ms is None:
+            event_ms = 0
+        outputs = self.advance(event_ms)
+        assert self.now_ms is not None
+        now = max(self.now_ms, event_ms)
+        self._drain(self._handle(message, now), now, outputs)
+        return outputs
+
+    def advance(self, until_ms: int) -> list[dict[str, Any]]:
+        """Tick every second of event time up to `until_ms`."""
+        outputs: list[dict[str, Any]] = []
+        if self.now_ms is None:
+            self.now_ms = until_ms
+        while self.now_ms + TICK_MS <= until_ms:
+            self.now_ms += TICK_MS
+            tick = Tick(now_utc_ms=self.now_ms)
+            self._drain(self.dispatcher.on_officer_tick(tick, 0), self.now_ms, outputs)
+            self._drain(self.dispatcher.on_alert_tick(tick, 0), self.now_ms, outputs)
+        return outputs
+
+    def _decoded(self, event: RecordedEvent, clock: int | None) -> BaseModel:
+        """The recorded message as the agents would see it after normalising (raises like
+        them), its time within the skew bound of the record's time, else the replay clock."""
+        if not isinstance(event.message, dict):
+            raise InvalidEvent(Reason.INVALID_JSON, "message is not a JSON object")
+        if event.topic == "dispatch.backup":
+            return BackupRequest.model_validate(event.message)
+        reference = event.timestamp_ms or clock
+        parsed = PARSERS[event.topic](
+            event.message,
+            stations=self.stations,
+            resolution=self.resolution,
+            reference_ms=reference,
+            ingest_ms=max(clock or 0, reference or 0),
+        )
+        event_ms: int = getattr(parsed, "event_utc_ms")  # noqa: B009 (every parsed input has one)
+        if reference is not None:
+            self.skew.check(event_ms, reference)
+        return parsed
+
+    def _handle(self, message: BaseModel, now: int) -> list[Outbound]:
+        dispatcher = self.dispatcher
+        if isinstance(message, GpsPing):
+            written = self._keeper.on_ping(message)
+            return [] if written is None else dispatcher.on_position(written)
+        if isinstance(message, AlertCall):
+            return dispatcher.on_alert(message, now)
+        if isinstance(message, OfficerStatusChange):
+            return dispatcher.on_status(message, now)
+        if isinstance(message, CameraMeta):
+            return dispatcher.on_camera(message)
+        assert isinstance(message, BackupRequest)
+        return dispatcher.on_backup(message, now)
+
+    def _drain(self, out: list[Outbound], now: int, outputs: list[dict[str, Any]]) -> None:
+        """Deliver internal messages (claims and answers) at once, in order; keep published
+        ones."""
+        queue = deque(out)
+        while queue:
+            item = queue.popleft()
+            if item.topic in PUBLISHED:
+                message = item.message
+                body = (
+                    message.model_dump(mode="json") if isinstance(message, BaseModel) else message
+                )
+                outputs.append({"topic": TOPIC_OF[item.topic], "key": item.key, "message": body})
+            elif item.topic == "claims":
+                assert isinstance(item.message, Claim)
+                queue.extend(self.dispatcher.on_claim(item.message, now))
+            elif item.topic == "claim_results":
+                assert isinstance(item.message, ClaimResult)
+                queue.extend(self.dispatcher.on_claim_result(item.message, now))
+
+
+def _dead_letter(event: RecordedEvent, exc: InvalidEvent | ValidationError) -> dict[str, Any]:
+    reason = exc.reason.value if isinstance(exc, InvalidEvent) else Reason.INVALID_FIELD.value
+    return {
+        "topic": "deadletter",
+        "key": None,
+        "reason": reason,
+        "error": str(exc),
+        "message": event.message,
+    }
+
+
+def main_span(times: list[int], max_gap_ms: int) -> tuple[int, int]:
+    """The bulk of a recording's (sorted) event times: the run with the most events and no gap
+    over `max_gap_ms`. Events outside it (a device dated 2099, or 2000) are refused, so one of
+    them cannot make the replay tick through decades."""
+    if not times:
+        return 0, 0
+    best, start = (times[0], times[0]), 0
+    for i in range(1, len(times) + 1):
+        if i == len(times) or times[i] - times[i - 1] > max_gap_ms:
+            run = (times[start], times[i - 1])
+            if i - start > bisect_right(times, best[1]) - bisect_left(times, best[0]):
+                best = run
+            start = i
+    return best
 
 
 def replay(
@@ -126,118 +314,24 @@ def replay(
     stations: StationBook | None = None,
     resolution: int = 8,
     tail_ms: int = 0,
+    skew: SkewBound | None = None,
 ) -> ReplayResult:
-    """Run the recording with the stations' conventions; `tail_ms` keeps the clock ticking after
-    the last event (so timeouts that would fire after it do)."""
-    stations = stations or StationBook()
-    dispatcher = new_dispatcher(policy, zone=stations.default_zone, resolution=resolution)
-    # Like the live positions worker: dispatch sees the positions it would replicate.
-    keeper = PositionKeeper({}, policy.position_write_interval_ms)
+    """Run the recording (ordered by `read_events`) with the stations' conventions; `tail_ms`
+    keeps the clock ticking after the last event (so timeouts that would fire after it do)."""
+    skew = skew or SkewBound()
+    session = ReplaySession(policy=policy, stations=stations, resolution=resolution, skew=skew)
     result = ReplayResult(inputs=len(events))
-    clock = events[0].time_ms if events else 0
+    first, last = main_span(sorted(e.time_ms for e in events if e.time_ms), skew.behind_ms)
+    session.now_ms = first if events else None
     for event in events:
-        clock = _tick_until(dispatcher, clock, event.time_ms, result)
-        now = max(clock, event.time_ms)
-        _handle_input(dispatcher, keeper, event, now, stations, resolution, result)
-    if events:
-        _tick_until(dispatcher, clock, clock + tail_ms, result)
+        if event.time_ms and not first <= event.time_ms <= last:
+            error = InvalidEvent(Reason.OUT_OF_RANGE, "event time far from the recording's bulk")
+            result.outputs.append(_dead_letter(event, error))
+            continue
+        result.outputs.extend(session.feed_recorded(event))
+    if session.now_ms is not None:
+        result.outputs.extend(session.advance(session.now_ms + tail_ms))
     return result
-
-
-def _tick_until(dispatcher: Dispatcher, clock: int, until: int, result: ReplayResult) -> int:
-    while clock + TICK_MS <= until:
-        clock += TICK_MS
-        tick = Tick(now_utc_ms=clock)
-        _drain(dispatcher, dispatcher.on_officer_tick(tick, 0), clock, result)
-        _drain(dispatcher, dispatcher.on_alert_tick(tick, 0), clock, result)
-    return clock
-
-
-PARSERS: dict[str, Callable[..., BaseModel]] = {
-    "gps.pings": ping_from_raw,
-    "alerts.calls": alert_from_raw,
-    "officer.status": status_from_raw,
-    "cameras.meta": camera_from_raw,
-}
-
-
-def _handle_input(
-    dispatcher: Dispatcher,
-    keeper: PositionKeeper,
-    event: RecordedEvent,
-    now: int,
-    stations: StationBook,
-    resolution: int,
-    result: ReplayResult,
-) -> None:
-    try:
-        message = _decoded(event, now, stations, resolution)
-    except (InvalidEvent, ValidationError) as exc:
-        reason = exc.reason.value if isinstance(exc, InvalidEvent) else Reason.INVALID_FIELD.value
-        result.outputs.append(
-            {
-                "topic": "deadletter",
-                "key": None,
-                "reason": reason,
-                "error": str(exc),
-                "message": event.message,
-            }
-        )
-        return
-    _drain(dispatcher, _handle(dispatcher, keeper, message, now), now, result)
-
-
-def _decoded(event: RecordedEvent, now: int, stations: StationBook, resolution: int) -> BaseModel:
-    """The recorded message as the agents would see it after normalising (raises like them)."""
-    if not isinstance(event.message, dict):
-        raise InvalidEvent(Reason.INVALID_JSON, "message is not a JSON object")
-    if event.topic == "dispatch.backup":
-        return BackupRequest.model_validate(event.message)
-    return PARSERS[event.topic](
-        event.message,
-        stations=stations,
-        resolution=resolution,
-        reference_ms=event.timestamp_ms or now,
-        ingest_ms=now,
-    )
-
-
-def _handle(
-    dispatcher: Dispatcher, keeper: PositionKeeper, message: BaseModel, now: int
-) -> list[Outbound]:
-    if isinstance(message, GpsPing):
-        written = keeper.on_ping(message)
-        return [] if written is None else dispatcher.on_position(written)
-    if isinstance(message, AlertCall):
-        return dispatcher.on_alert(message, now)
-    if isinstance(message, OfficerStatusChange):
-        return dispatcher.on_status(message)
-    if isinstance(message, CameraMeta):
-        return dispatcher.on_camera(message)
-    assert isinstance(message, BackupRequest)
-    return dispatcher.on_backup(message, now)
-
-
-def _drain(dispatcher: Dispatcher, out: list[Outbound], now: int, result: ReplayResult) -> None:
-    """Deliver internal messages (claims and answers) at once, in order; keep published ones."""
-    queue = deque(out)
-    while queue:
-        item = queue.popleft()
-        if item.topic in PUBLISHED:
-            message = (
-                item.message.model_dump(mode="json")
-                if isinstance(item.message, BaseModel)
-                else item.message
-            )
-            result.outputs.append(
-                {"topic": TOPIC_OF[item.topic], "key": item.key, "message": message}
-            )
-        elif item.topic == "claims":
-            assert isinstance(item.message, Claim)
-            queue.extend(dispatcher.on_claim(item.message, now))
-        elif item.topic == "claim_results":
-            assert isinstance(item.message, ClaimResult)
-            queue.extend(dispatcher.on_claim_result(item.message, now))
 
 
 def replay_file(

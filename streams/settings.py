@@ -47,7 +47,29 @@ class Settings(BaseSettings):
         '"day_first": true, "twelve_hour": false}}.',
     )
     h3_resolution: int = Field(default=8, ge=5, le=11)
-    dispatch_radius_m: float = Field(default=5000.0, gt=0)
+    dispatch_radius_m: float = Field(default=5000.0, gt=0, description="Base search radius.")
+    escalation_radii_m: list[float] = Field(
+        default_factory=lambda: [10_000.0, 20_000.0],
+        description="Wider radii a waiting alert moves to, one step per escalate_after_s (JSON).",
+    )
+    escalate_after_s: float = Field(
+        default=120.0, gt=0, description="How long an alert waits before its search widens."
+    )
+    escalate_at_once_priority: int = Field(
+        default=1, ge=0, le=5, description="Alerts this urgent or more widen at once (0: none)."
+    )
+    refusal_hold_s: float = Field(
+        default=600.0,
+        ge=0,
+        description="An officer who declined, withdrew from or timed out on an alert is not "
+        "proposed for it again for this long.",
+    )
+    event_max_ahead_s: float = Field(
+        default=3600.0, gt=0, description="Events dated further ahead of now: out_of_range."
+    )
+    event_max_behind_s: float = Field(
+        default=3 * 86400.0, gt=0, description="Events dated further behind now: out_of_range."
+    )
     position_max_age_s: float = Field(default=300.0, gt=0)
     position_write_interval_s: float = Field(
         default=10.0,

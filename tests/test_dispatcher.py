@@ -190,7 +190,8 @@ def test_no_officer_is_booked_twice_and_unassigned_alert_waits_then_drains() -> 
             alert("AL1", T0 + 1000),
             alert("AL2", T0 + 2000),  # A is taken: nobody else within the radius
             status("A", "en_route", T0 + 3000),
-            status("A", "available", T0 + 30_000),
+            status("A", "on_scene", T0 + 20_000),
+            status("A", "available", T0 + 30_000),  # cleared AL1
             ping("A", NEAR, T0 + 30_000),
         ],
         tail_ms=5000,
@@ -421,10 +422,10 @@ def test_the_view_merges_status_and_the_newer_position() -> None:
 def test_history_past_the_window_is_forgotten_by_the_owning_partition() -> None:
     from schemas.events import Tick
     from streams.alerts import alert_from_raw
-    from streams.replay import new_dispatcher
+    from streams.replay import ReplaySession
 
     policy = DispatchPolicy(radius_m=5000, history_window_ms=3_600_000)
-    d = new_dispatcher(policy, zone="Asia/Shanghai", resolution=8)
+    d = ReplaySession(policy=policy).dispatcher
     for record in (alert("OLD", T0), alert("RECENT", T0 + 3_000_000)):
         parsed = alert_from_raw(
             record["message"], stations=StationBook(), resolution=8, reference_ms=T0, ingest_ms=T0
@@ -449,3 +450,165 @@ def test_replay_reads_times_with_each_station_s_conventions() -> None:
     out = replay(read_events(lines, stations=stations), policy=POLICY, stations=stations).outputs
     [assignment] = assignments(out)
     assert assignment["alert"]["event_time"] == "2023-11-14T17:13:00-05:00"
+
+
+# -- regressions from the outside check (each failed before the dispatch-core rework) ---------
+def session(policy: DispatchPolicy = POLICY) -> Any:
+    from streams.replay import ReplaySession
+
+    return ReplaySession(policy=policy)
+
+
+def feed_all(s: Any, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for record in records:
+        out.extend(s.feed(record["topic"], record["message"], record.get("timestamp_ms")))
+    return out
+
+
+def clear(officer: str, alert_id: str, t: int) -> list[dict[str, Any]]:
+    """The officer's app: acknowledged, on scene, done."""
+    arrived = status(officer, "on_scene", t + 1000)
+    arrived["message"]["alert_id"] = alert_id
+    return [status(officer, "en_route", t), arrived, status(officer, "available", t + 2000)]
+
+
+def holders(out: list[dict[str, Any]]) -> dict[str, str]:
+    """Officer -> the alert they hold, from the published assignments and events alone."""
+    held: dict[str, str] = {}
+    for o in out:
+        m = o["message"]
+        if o["topic"] == "dispatch.assignments":
+            oid = m["officer"]["officer_id"]
+            assert oid not in held, f"{oid} booked for {m['alert']['alert_id']} holding {held}"
+            held[oid] = m["alert"]["alert_id"]
+        elif o["topic"] == "dispatch.events" and m["kind"] in (
+            "cleared",
+            "withdrawn",
+            "ack_timeout",
+        ):
+            assert held.pop(m["officer_id"], None) == m["alert_id"]
+    return held
+
+
+def test_waiting_alerts_are_served_each_time_officers_clear() -> None:
+    """Defect 1: an officer once tried for a waiting alert was never proposed to it again, so
+    after two rounds the last two alerts waited forever while both officers were free."""
+    s = session()
+    out = feed_all(s, [ping("A", NEAR, T0), ping("B", MID, T0)])
+    out += feed_all(s, [alert(f"AL{i}", T0 + 1000 * (i + 1), "theft") for i in range(6)])
+    for round_start in (T0 + 20_000, T0 + 60_000, T0 + 100_000):
+        for officer in ("A", "B"):
+            alert_id = holders(out)[officer]
+            out += feed_all(
+                s, [ping(officer, NEAR, round_start)] + clear(officer, alert_id, round_start)
+            )
+    out += s.advance(T0 + 110_000)
+    served = [a["alert"]["alert_id"] for a in assignments(out)]
+    assert served == [f"AL{i}" for i in range(6)]  # all six, oldest first
+    assert {a["reason"] for a in assignments(out)} == {"dispatch"}  # never "reassignment"
+    assert not holders(out)
+
+
+def test_freed_officer_goes_to_the_most_urgent_waiting_alert() -> None:
+    """Defect 1: a priority 1 alert waited while a priority 3 alert got the freed officer."""
+    s = session()
+    out = feed_all(s, [ping("A", NEAR, T0), alert("FIRST", T0 + 1000, "theft")])
+    out += feed_all(
+        s,
+        [
+            alert("THEFT", T0 + 2000, "theft"),  # priority 3, older
+            alert("WEAPON", T0 + 3000, "weapon", where=MID),  # priority 1, newer, farther
+        ],
+    )
+    out += feed_all(s, clear("A", "FIRST", T0 + 10_000))
+    assert officers_of(out, "WEAPON") == ["A"] and officers_of(out, "THEFT") == []
+    assert assignments(out, "WEAPON")[0]["reason"] == "dispatch"
+
+
+def test_available_before_arriving_withdraws_and_the_alert_hears_it() -> None:
+    """Defect 2: a later `available` freed a booked officer silently; the next alert booked them
+    too (OFF-1 held AL-1 and AL-2) and AL-1 never learned its unit went away."""
+    s = session()
+    out = feed_all(
+        s,
+        [
+            ping("OFF-1", NEAR, T0),
+            status("OFF-1", "available", T0 + 500),
+            alert("AL-1", T0 + 1000),
+            status("OFF-1", "available", T0 + 5000),
+            alert("AL-2", T0 + 6000),
+        ],
+    )
+    assert officers_of(out, "AL-1") == ["OFF-1"] and officers_of(out, "AL-2") == ["OFF-1"]
+    [withdrawn] = events(out, "withdrawn")
+    assert withdrawn["alert_id"] == "AL-1" and withdrawn["officer_id"] == "OFF-1"
+    assert holders(out) == {"OFF-1": "AL-2"}  # raises if OFF-1 was ever booked twice
+    assert [
+        w["message"]["alert"]["alert_id"] for w in out if w["topic"] == "dispatch.unassigned"
+    ] == ["AL-1"]
+
+
+def test_a_status_sent_before_the_booking_does_not_free_the_officer() -> None:
+    """Defect 2: the booking is stamped with the time it was decided, so an `available` the app
+    sent before it (arriving late) is stale."""
+    s = session()
+    out = feed_all(s, [ping("OFF-1", NEAR, T0), alert("AL-1", T0 + 10_000)])
+    out += feed_all(s, [status("OFF-1", "available", T0 + 9_000), alert("AL-2", T0 + 11_000)])
+    assert officers_of(out, "AL-1") == ["OFF-1"] and officers_of(out, "AL-2") == []
+    assert events(out, "withdrawn") == []
+
+
+def test_ping_dated_far_ahead_is_dead_lettered_and_does_not_pin_the_officer() -> None:
+    """Defect 4: a ping dated 2099 pinned an officer 10 km away; later real pings were older."""
+    year_2099 = 4_070_908_800_000
+    s = session()
+    out = feed_all(s, [ping("A", NEAR, T0), ping("B", FAR, T0)])
+    out += feed_all(s, [ping("A", (29.65, 106.65), year_2099), ping("A", NEAR, T0 + 5000)])
+    out += feed_all(s, [alert("AL", T0 + 6000)])
+    [dead] = [o for o in out if o["topic"] == "deadletter"]
+    assert dead["reason"] == "out_of_range" and "ahead" in dead["error"]
+    assert officers_of(out, "AL") == ["A"]
+    assert s.now_ms < T0 + 10_000  # the replay clock stayed in this night
+
+
+def test_replay_of_a_file_with_far_off_times_finishes_and_refuses_them(tmp_path: Path) -> None:
+    """Defect 4: replay ticked every second up to a 2099 event: hours for one bad line."""
+    records = [
+        ping("A", NEAR, T0),
+        ping("A", NEAR, 4_070_908_800_000),  # 2099
+        ping("B", MID, 946_684_800_000),  # 2000
+        alert("AL", T0 + 1000),
+    ]
+    source, out_path = tmp_path / "night.jsonl", tmp_path / "out.jsonl"
+    source.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+    command = [sys.executable, "-m", "streams.cli", "dispatch", "replay", str(source)]
+    done = subprocess.run([*command, "--out", str(out_path)], capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    out = [orjson.loads(line) for line in out_path.read_bytes().splitlines()]
+    assert sorted(o["reason"] for o in out if o["topic"] == "deadletter") == ["out_of_range"] * 2
+    assert officers_of(out, "AL") == ["A"]
+
+
+class CountingDict(dict[str, Any]):
+    reads = 0
+
+    def get(self, key: str, default: Any = None) -> Any:
+        CountingDict.reads += 1
+        return super().get(key, default)
+
+
+def test_waiting_alerts_cost_nothing_per_tick_while_nothing_changes() -> None:
+    """Defect 5: every tick re-proposed every waiting alert (~1,000 waiting: a whole core)."""
+    s = session()
+    s.dispatcher.alerts_open = CountingDict()
+    feed_all(s, [ping("A", FAR, T0), status("A", "busy", T0)])
+    for i in range(1000):
+        s.feed("alerts.calls", alert(f"AL{i:04d}", T0 + 1000)["message"])
+    s.advance(T0 + 5000)  # every newly waiting alert looks once more, one tick later
+    CountingDict.reads = 0
+    s.advance(T0 + 50_000)
+    assert CountingDict.reads == 0
+    out = feed_all(s, [ping("B", NEAR, T0 + 50_500)])  # one officer appears: one alert served
+    out += s.advance(T0 + 52_000)
+    assert len(assignments(out)) == 1 and CountingDict.reads < 10
