@@ -17,7 +17,7 @@ from streams.settings import Settings
 from streams.topics import TopicNames
 from streams.worker import WorkerProcess
 from tests.conftest import consume, send_json
-from tests.test_pipeline import NOW_ISO, changelog_topic
+from tests.test_pipeline import changelog_topic, now_iso
 
 pytestmark = pytest.mark.broker
 
@@ -39,7 +39,7 @@ def send_burst(producer: KafkaProducer, topics: TopicNames, ids: range) -> None:
                 "category": "theft",
                 "lat": 29.56,
                 "lon": 106.552,
-                "time": NOW_ISO,
+                "time": now_iso(),
             },
             key=f"AL-{i:03d}",
         )
@@ -74,7 +74,7 @@ def prime(
         send_json(
             producer,
             topics.gps_raw,
-            {"officer_id": officer_id, "lat": lat, "lon": lon, "ts": NOW_ISO},
+            {"officer_id": officer_id, "lat": lat, "lon": lon, "ts": now_iso()},
         )
     producer.flush()
     records = consume(

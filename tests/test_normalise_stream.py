@@ -59,9 +59,13 @@ def test_malformed_events_go_to_dead_letters_and_good_ones_are_normalised(
         }
     )
     bad_status = orjson.dumps({"officer_id": "OFF-1", "status": "napping", "ts": 1665817500})
+    from_2099 = orjson.dumps({"officer_id": "OFF-2", "lat": 29.5, "lon": 106.5, "ts": 4070908800})
+    # The legacy samples are from 2022: let the bound on event times reach back that far (a
+    # ping dated 2099 is still far ahead of it).
+    settings = settings.model_copy(update={"event_max_behind_s": 10 * 365 * 86400.0})
     worker = WorkerProcess(settings, tmp_path / "worker.log").start()
     try:
-        for value in (bad_bytes, impossible, ambiguous, good_ping):
+        for value in (bad_bytes, impossible, ambiguous, from_2099, good_ping):
             producer.send(topics.gps_raw, value=value)
         producer.send(topics.alerts_raw, value=alert)
         producer.send(topics.status_raw, value=bad_status)
@@ -73,7 +77,7 @@ def test_malformed_events_go_to_dead_letters_and_good_ones_are_normalised(
         alerts = consume(kafka_bootstrap, topics.alerts, until=lambda r: len(r) >= 1)
         statuses = consume(kafka_bootstrap, topics.status, until=lambda r: len(r) >= 1)
         cameras = consume(kafka_bootstrap, topics.cameras, until=lambda r: len(r) >= 1)
-        dead = consume(kafka_bootstrap, topics.deadletter, until=lambda r: len(r) >= 5, raw=True)
+        dead = consume(kafka_bootstrap, topics.deadletter, until=lambda r: len(r) >= 6, raw=True)
     finally:
         worker.stop()
 
@@ -97,6 +101,7 @@ def test_malformed_events_go_to_dead_letters_and_good_ones_are_normalised(
         bad_bytes,
         impossible,
         ambiguous,
+        from_2099,
         bad_status,
     }  # original bytes, untouched
     reasons = {value: dict(record.headers)["reason"].decode() for value, record in by_value.items()}
@@ -104,6 +109,7 @@ def test_malformed_events_go_to_dead_letters_and_good_ones_are_normalised(
         bad_bytes: "invalid_json",
         impossible: "invalid_time",
         ambiguous: "ambiguous_time",
+        from_2099: "out_of_range",
         bad_status: "invalid_field",
         b"not a backup request": "invalid_field",  # the dispatch agent keeps going too
     }
