@@ -321,12 +321,18 @@ class AlertProgress(Message):
     units_needed: int = Field(ge=1)
     assigned: tuple[str, ...] = Field(default=(), description="Officers holding the alert now.")
     pending: tuple[str, ...] = Field(default=(), description="Officers claimed, not answered.")
-    served: tuple[str, ...] = Field(default=(), description="Officers who cleared their part.")
+    served: tuple[str, ...] = Field(
+        default=(),
+        description="Officers who cleared their part (units done; they may serve again).",
+    )
     refused: dict[str, int] = Field(
         default_factory=dict,
         description="Officer -> until when (UTC ms) they are not proposed again for this alert.",
     )
     replacements_owed: int = Field(default=0, ge=0, description="Units withdrawn, not replaced.")
+    reasons: dict[str, Literal["dispatch", "backup", "reassignment"]] = Field(
+        default_factory=dict, description="Why each officer was assigned (to announce it again)."
+    )
     backups: int = 0
     radius_step: int = Field(default=0, ge=0, description="0: the base radius; k: k-th widening.")
     noticed_step: int = Field(default=-1, description="Radius step last announced as waiting.")

@@ -426,14 +426,23 @@ def build_dispatch_app(
         return None
 
     async def send_all(out: list[Outbound], partition: int) -> None:
-        """`partition`: of the event being handled (whose tables' changelogs we write to)."""
-        queue = deque(out)
+        """`partition`: of the event being handled (whose tables' changelogs we write to).
+        Everything that can be decided here is decided first; then the tables' writes are made
+        durable (acknowledged by the broker) before anything is published, so that a crash can
+        lose a message the tables remember (sent again on recovery: Dispatcher._recover), never
+        publish a decision the tables forgot (an officer told to go where nobody knows)."""
+        queue, outgoing = deque(out), []
         while queue:
             item = queue.popleft()
             here = delivered_here(item, partition)
-            if here is not None:
+            if here is None:
+                outgoing.append(item)
+            else:
                 queue.extend(here)
-                continue
+        if not outgoing:
+            return
+        await app.producer.flush()
+        for item in outgoing:
             await outputs[item.topic].send(
                 key=item.key.encode(), value=to_json(item.message), partition=item.partition
             )

@@ -103,15 +103,10 @@ def active_refusals(progress: AlertProgress, now_ms: int) -> dict[str, int]:
 
 
 def excluded_officers(progress: AlertProgress, now_ms: int) -> frozenset[str]:
-    """Officers not to propose for this alert now: theirs already, or a refusal holds."""
-    return frozenset(
-        (
-            *progress.assigned,
-            *progress.pending,
-            *progress.served,
-            *active_refusals(progress, now_ms),
-        )
-    )
+    """Officers not to propose for this alert now: holding or asked for it already, or a refusal
+    holds. One who cleared their part may come again (units are presence at the scene: a
+    backup can bring back the officer who left)."""
+    return frozenset((*progress.assigned, *progress.pending, *active_refusals(progress, now_ms)))
 
 
 def radius_of(progress: AlertProgress, policy: DispatchPolicy) -> float:
@@ -269,7 +264,7 @@ def _accepted(
     if oid in progress.assigned:
         return ResultOutcome(progress.model_copy(update={"pending": pending}))  # a repeat
     wanted = oid in progress.pending or units_missing(progress) > 0
-    if not wanted or oid in progress.served or oid in active_refusals(progress, now_ms):
+    if not wanted or oid in active_refusals(progress, now_ms):
         release = release_claim(progress.alert.alert_id, oid, now_ms)
         return ResultOutcome(progress.model_copy(update={"pending": pending}), release=release)
     update: dict[str, object] = {"pending": pending, "assigned": (*progress.assigned, oid)}
@@ -279,6 +274,7 @@ def _accepted(
         update["replacements_owed"] = progress.replacements_owed - 1
     elif len(progress.assigned) + len(progress.served) >= progress.units_needed - progress.backups:
         reason = "backup"
+    update["reasons"] = {**progress.reasons, oid: reason}
     return ResultOutcome(progress.model_copy(update=update), assign=result.officer, reason=reason)
 
 

@@ -4,7 +4,7 @@ returns what to send. The Faust agents in streams/app.py and the broker-free rep
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
@@ -24,6 +24,7 @@ from schemas.events import (
     OfficerPosition,
     OfficerState,
     OfficerStatusChange,
+    OfficerStatusValue,
     Tick,
     UnassignedNotice,
 )
@@ -35,6 +36,9 @@ from streams.officer_view import OfficerView
 from streams.waiting import WaitingBoard
 
 SWEEP_MS = 60_000  # finished alerts and old history are swept this often per partition
+# Ticks come every second: a partition not ticked here for longer was someone else's (or this
+# worker just started), so what a crash may have left unsent is sent again.
+RECOVER_AFTER_GAP_MS = 5_000
 
 TopicName = Literal["claims", "claim_results", "assignments", "unassigned", "events", "ticks"]
 
@@ -75,7 +79,10 @@ class Dispatcher:
         waiting_store: MutableMapping[str, Any],
         history_store: MutableMapping[str, Any],
         camera_store: MutableMapping[str, Any],
+        recover_on_start: bool = True,
     ) -> None:
+        """`recover_on_start`: a partition's first tick sends again what a crash may have left
+        unsent (False only where nothing can have been: a new replay)."""
         self.policy = policy
         self.zone = zone
         self.partitions = partitions
@@ -89,6 +96,8 @@ class Dispatcher:
         self.history_store = history_store
         self.camera_store = camera_store
         self._swept_ms: dict[int, int] = {}
+        self._ticked_ms: dict[int, int] = {}
+        self._recover_on_start = recover_on_start
 
     def partition_of(self, key: str) -> int:
         return partition_for(key, self.partitions)
@@ -142,15 +151,21 @@ class Dispatcher:
 
     def on_officer_tick(self, tick: Tick, partition: int) -> list[Outbound]:
         """Release officers of this partition who did not acknowledge in time; offer the ones
-        who moved or freed up since the last tick to the waiting alerts."""
+        who moved or freed up since the last tick to the waiting alerts. The officers released
+        now wait for the next tick: by then the alerts they left are on the board, so several
+        released at once go to the most urgent alerts rather than to those that waited before."""
         now = tick.now_utc_ms
         out: list[Outbound] = []
+        moved = self.view.take_moved(partition)  # before the releases below: theirs is next
+        released = set()
         for officer_id in sorted(self.view.awaiting_ack):  # deterministic order
             if self.partition_of(officer_id) == partition:
-                out.extend(self._time_out(officer_id, now))
-        moved = self.view.take_moved(partition)
+                timed_out = self._time_out(officer_id, now)
+                if timed_out:
+                    released.add(officer_id)
+                    out.extend(timed_out)
         if len(self.board):
-            for officer_id in sorted(moved):
+            for officer_id in sorted(moved - released):
                 out.extend(self._offer(officer_id, now))
         return out
 
@@ -173,8 +188,7 @@ class Dispatcher:
                 now_ms,
                 f"no acknowledgement within {timeout_s}s",
             ),
-            *self._offer(officer_id, now_ms),
-        ]
+        ]  # offered at the next tick (view.take_moved), once its alert heard it is free
 
     def _offer(self, officer_id: str, now_ms: int) -> list[Outbound]:
         """Book a free officer of this partition for the most urgent waiting alert within their
@@ -275,14 +289,50 @@ class Dispatcher:
         running out, a first re-check), most urgent first; forget long-finished alerts."""
         now = tick.now_utc_ms
         out: list[Outbound] = []
+        last_tick = self._ticked_ms.get(partition)
+        if last_tick is None and not self._recover_on_start:
+            last_tick = now
+        if last_tick is None or now - last_tick > RECOVER_AFTER_GAP_MS:
+            out.extend(self._recover(partition, now))
+        self._ticked_ms[partition] = now
+        claimed: set[str] = set()  # by a more urgent alert of this tick: not free for the next
         for alert_id in self.board.due(partition, now):
             progress = self.progress(alert_id)
             if progress is None or dispatch.units_missing(progress) <= 0:
                 continue
-            progress, proposed = self._propose(progress, now)
+            progress, proposed = self._propose(progress, now, taken=frozenset(claimed))
+            claimed.update(o.key for o in proposed if o.topic == "claims")
             out.extend(proposed)
             self._save(progress, now)
         self._sweep(partition, now)
+        return out
+
+    def _recover(self, partition: int, now_ms: int) -> list[Outbound]:
+        """A partition this worker did not tick a moment ago (a start after a crash, or taken
+        over from another worker): what a crash may have left unsent is sent again. Claims still
+        pending are asked again (an officer's partition answers a repeat the same), and officers
+        booked but not yet acknowledged are told their assignment again (their app drops it by
+        `assignment_id` if it came through). Tables were written before anything was published
+        (streams/app.py), so nothing published is missing from them."""
+        out: list[Outbound] = []
+        for alert_id in list(self.alerts_open.keys()):
+            if self.partition_of(alert_id) != partition:
+                continue
+            progress = self.progress(alert_id)
+            if progress is None:
+                continue
+            for officer_id in progress.pending:
+                claim = Claim(
+                    kind="claim", alert_id=alert_id, officer_id=officer_id, alert_utc_ms=now_ms
+                )
+                out.append(Outbound("claims", officer_id, claim))
+            for officer_id in progress.assigned:
+                state = self.view.get(officer_id)
+                if state is None or state.alert_id != alert_id or state.lat is None:
+                    continue
+                if state.status is OfficerStatusValue.DISPATCHED:
+                    reason = progress.reasons.get(officer_id, "dispatch")
+                    out.extend(self._assignment(progress, state, now_ms, reason))
         return out
 
     def _sweep(self, partition: int, now_ms: int) -> None:
@@ -306,7 +356,7 @@ class Dispatcher:
                 self.history.forget(alert_id)
 
     def _propose(
-        self, progress: AlertProgress, now_ms: int
+        self, progress: AlertProgress, now_ms: int, taken: frozenset[str] = frozenset()
     ) -> tuple[AlertProgress, list[Outbound]]:
         """Claim the nearest candidates for the missing units; widen the search when the alert
         has waited long enough (or at once, when it is that urgent); announce a wait."""
@@ -323,7 +373,8 @@ class Dispatcher:
                 at_ms=now_ms,
                 radius_m=dispatch.radius_of(progress, self.policy),
                 policy=self.policy,
-                exclude=dispatch.excluded_officers(progress, now_ms),
+                exclude=dispatch.excluded_officers(progress, now_ms) | taken,
+                skip=self._owed_elsewhere(alert, now_ms),
             )
             progress, claims = dispatch.claim_candidates(
                 progress, [c.officer_id for c in found], now_ms
@@ -340,6 +391,25 @@ class Dispatcher:
             out.append(self._unassigned(progress, now_ms))
             progress = progress.model_copy(update={"noticed_step": progress.radius_step})
         return progress, out
+
+    def _owed_elsewhere(self, alert: AlertCall, now_ms: int) -> Callable[[str], bool] | None:
+        """Officers this alert must pass over: a more urgent waiting alert can have them (they
+        are offered to it at once, or at their partition's next tick, having just freed up or
+        moved). None when nothing waits: the fresh alert's fast path."""
+        if not len(self.board):
+            return None
+        rank = dispatch.urgency(alert.priority, alert.event_utc_ms, alert.alert_id)
+
+        def owed(officer_id: str) -> bool:
+            state = self.view.get(officer_id)
+            if state is None or state.lat is None:
+                return False
+            best = self.board.best_for(state, now_ms)
+            return best is not None and (
+                dispatch.urgency(best.priority, best.event_utc_ms, best.alert_id) < rank
+            )
+
+        return owed
 
     def _widen(
         self, progress: AlertProgress, step: int, now_ms: int, out: list[Outbound]

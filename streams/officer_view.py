@@ -90,11 +90,14 @@ class OfficerView:
         radius_m: float,
         policy: DispatchPolicy,
         exclude: frozenset[str] = frozenset(),
+        skip: Callable[[str], bool] | None = None,
     ) -> list[Candidate]:
         def accept(officer_id: str) -> bool:
             if officer_id in exclude:
                 return False
-            return is_candidate(self.states.get(officer_id), at_ms, policy)
+            if not is_candidate(self.states.get(officer_id), at_ms, policy):
+                return False
+            return skip is None or not skip(officer_id)
 
         return self.index.nearest(lat, lon, k=k, radius_m=radius_m, accept=accept)
 

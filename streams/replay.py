@@ -148,11 +148,11 @@ class ReplaySession:
         self.skew = skew or SkewBound()
         self.now_ms: int | None = None
         self._tables = _Tables()
-        self.dispatcher = self._recovered_dispatcher()
+        self.dispatcher = self._recovered_dispatcher(fresh=True)
         # Like the live positions worker: dispatch sees the positions it would replicate.
         self._keeper = PositionKeeper(self._tables.positions, policy.position_write_interval_ms)
 
-    def _recovered_dispatcher(self) -> Dispatcher:
+    def _recovered_dispatcher(self, *, fresh: bool = False) -> Dispatcher:
         tables = self._tables
         view = OfficerView(self.resolution)
         for officer_id, value in tables.officers.items():
@@ -181,6 +181,7 @@ class ReplaySession:
             waiting_store=tables.waiting,
             history_store=tables.history,
             camera_store=tables.cameras,
+            recover_on_start=not fresh,
         )
 
     def restart(self) -> None:

@@ -14,7 +14,6 @@ from schemas.events import OfficerState, WaitingAlert
 from streams.dispatch import urgency
 from streams.nearest import geodesic_m
 
-
 # A degree of latitude is at least this long anywhere on the WGS84 ellipsoid (110,574 m).
 METRES_PER_DEGREE_LAT_MIN = 110_500.0
 
@@ -99,11 +98,15 @@ class WaitingBoard:
             entry.offered += 1
 
     def note_returned(self, officer_id: str, alert_id: str) -> None:
+        """The alert gave back an officer (offered, or claimed and no longer needed): the unit
+        counted as offered is open again, and this officer is not offered to it again until its
+        next write says it still needs someone."""
         entry = self._entries.get(alert_id)
         if entry is None:
             self._returned.pop(officer_id, None)
-        else:
-            self._returned[officer_id] = (alert_id, entry.alert.version)
+            return
+        entry.offered = max(0, entry.offered - 1)
+        self._returned[officer_id] = (alert_id, entry.alert.version)
 
     def waiting_ids(self) -> Iterator[str]:
         return (entry.alert.alert_id for entry in self._ranking())

@@ -501,7 +501,7 @@ def test_waiting_alerts_are_served_each_time_officers_clear() -> None:
         for officer in ("A", "B"):
             alert_id = holders(out)[officer]
             out += feed_all(
-                s, [ping(officer, NEAR, round_start)] + clear(officer, alert_id, round_start)
+                s, [ping(officer, NEAR, round_start), *clear(officer, alert_id, round_start)]
             )
     out += s.advance(T0 + 110_000)
     served = [a["alert"]["alert_id"] for a in assignments(out)]
@@ -612,3 +612,17 @@ def test_waiting_alerts_cost_nothing_per_tick_while_nothing_changes() -> None:
     out = feed_all(s, [ping("B", NEAR, T0 + 50_500)])  # one officer appears: one alert served
     out += s.advance(T0 + 52_000)
     assert len(assignments(out)) == 1 and CountingDict.reads < 10
+
+
+def test_restart_sends_again_what_a_crash_may_have_left_unsent() -> None:
+    """After a crash the tables hold the booking but the assignment may not have gone out: the
+    restarted worker tells officers booked and not yet acknowledged again (same assignment id),
+    and leaves acknowledged ones alone."""
+    s = session()
+    feed_all(s, [ping("A", NEAR, T0), ping("B", MID, T0), alert("AL1", T0 + 1000)])
+    feed_all(s, [alert("AL2", T0 + 2000), status("B", "en_route", T0 + 3000)])
+    s.restart()
+    out = s.advance(T0 + 5000)
+    assert [(a["assignment_id"], a["reason"]) for a in assignments(out)] == [("AL1:A", "dispatch")]
+    out = s.advance(T0 + 10_000)
+    assert assignments(out) == []  # once, not at every tick
