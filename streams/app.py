@@ -13,6 +13,7 @@ The warehouse loader (sinks/loader.py) reads the output topics in its own proces
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -140,7 +141,11 @@ def _new_app(
         producer_acks=-1,
         producer_linger=producer_linger_s,
         table_standby_replicas=0,
-        stream_wait_empty=False,
+        # A rebalance waits for the events agents have started on: an agent mid-event (the
+        # alert normaliser dispatches after an await) would otherwise go on deciding for a
+        # partition whose next owner has already recovered its tables without those writes,
+        # and an officer could be booked twice across the hand-off (seen after a `kill -9`).
+        stream_wait_empty=True,
         broker_commit_interval=0.5,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=max(1.0, settings.session_timeout_s / 5),
@@ -161,6 +166,36 @@ def invalid_event(exc: Exception) -> InvalidEvent:
         return InvalidEvent(Reason.INVALID_JSON, str(exc))
     log.error("unexpected error handling an event: %r", exc)
     return InvalidEvent(Reason.INTERNAL_ERROR, repr(exc))
+
+
+class TableWrites:
+    """The changelog writes of an app's tables that the broker has not acknowledged yet. Faust
+    queues them in its producer buffer, whose flush returns once the queue is empty although
+    the last write it took may not have reached the Kafka client: waiting for the writes' own
+    futures is the only barrier that holds (a `kill -9` right after publishing otherwise lost a
+    booking whose assignment had gone out)."""
+
+    def __init__(self) -> None:
+        self._pending: list[asyncio.Future[Any]] = []
+
+    def watch(self, table: faust.types.TableT) -> None:
+        topic = table.changelog_topic
+        send_soon = topic.send_soon
+
+        def send_soon_watched(**kwargs: Any) -> Any:
+            future = send_soon(**kwargs)
+            if len(self._pending) > 1024:  # writes of events that published nothing
+                self._pending = [f for f in self._pending if not f.done()]
+            self._pending.append(future)
+            return future
+
+        topic.send_soon = send_soon_watched  # type: ignore[method-assign]
+
+    async def durable(self) -> None:
+        """Return once every write made so far is acknowledged (raises if one failed)."""
+        pending, self._pending = self._pending, []
+        if pending:
+            await asyncio.gather(*pending)
 
 
 class Plumbing:
@@ -395,6 +430,9 @@ def build_dispatch_app(
         by_key=True,
     )
     alerts_open = app.Table("alerts-open", partitions=partitions)
+    table_writes = TableWrites()
+    for written in (officers, waiting_store, alerts_open, camera_store, history_store):
+        table_writes.watch(written)
 
     dispatcher = Dispatcher(
         policy=policy_for(settings),
@@ -427,8 +465,8 @@ def build_dispatch_app(
 
     async def send_all(out: list[Outbound], partition: int) -> None:
         """`partition`: of the event being handled (whose tables' changelogs we write to).
-        Everything that can be decided here is decided first; then the tables' writes are made
-        durable (acknowledged by the broker) before anything is published, so that a crash can
+        Everything that can be decided here is decided first; then the tables' writes are
+        acknowledged by the broker (TableWrites) before anything is published, so that a crash can
         lose a message the tables remember (sent again on recovery: Dispatcher._recover), never
         publish a decision the tables forgot (an officer told to go where nobody knows)."""
         queue, outgoing = deque(out), []
@@ -441,7 +479,7 @@ def build_dispatch_app(
                 queue.extend(here)
         if not outgoing:
             return
-        await app.producer.flush()
+        await table_writes.durable()
         for item in outgoing:
             await outputs[item.topic].send(
                 key=item.key.encode(), value=to_json(item.message), partition=item.partition

@@ -178,6 +178,9 @@ class Dispatcher:
             return []
         released, withdrawal = dispatch.release_unacknowledged(current, now_ms)
         self._set_officer(released)
+        self.board.note_withdrawn(
+            withdrawal.alert_id, officer_id, now_ms + self.policy.refusal_hold_ms
+        )
         timeout_s = self.policy.ack_timeout_ms // 1000
         return [
             Outbound("claim_results", withdrawal.alert_id, withdrawal),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from schemas.events import OfficerState, WaitingAlert
 from streams.dispatch import urgency
@@ -20,12 +20,20 @@ METRES_PER_DEGREE_LAT_MIN = 110_500.0
 
 @dataclass(slots=True)
 class _Entry:
+    """An alert as its partition last wrote it, with what this worker did since (reset by the
+    next write): officers booked for it, officers withdrawn from it (refusing it)."""
+
     alert: WaitingAlert
-    offered: int = 0  # officers this worker booked for it since this version was written
+    offered: int = 0
+    withdrawn: dict[str, int] = field(default_factory=dict)  # officer -> refusing until
 
     @property
     def open_units(self) -> int:
-        return self.alert.units_open - self.offered
+        return self.alert.units_open + len(self.withdrawn) - self.offered
+
+    def refuses(self, officer_id: str, now_ms: int) -> bool:
+        until = max(self.alert.refused.get(officer_id, 0), self.withdrawn.get(officer_id, 0))
+        return until > now_ms
 
 
 class WaitingBoard:
@@ -80,7 +88,7 @@ class WaitingBoard:
         returned = self._returned.get(officer.officer_id)
         for entry in self._ranking():
             alert = entry.alert
-            if entry.open_units <= 0 or alert.refused.get(officer.officer_id, 0) > now_ms:
+            if entry.open_units <= 0 or entry.refuses(officer.officer_id, now_ms):
                 continue
             if returned == (alert.alert_id, alert.version):
                 continue
@@ -96,6 +104,15 @@ class WaitingBoard:
         entry = self._entries.get(alert_id)
         if entry is not None:
             entry.offered += 1
+            self._ranked = None
+
+    def note_withdrawn(self, alert_id: str, officer_id: str, refusing_until_ms: int) -> None:
+        """This worker took an officer back from the alert (ack timeout): it needs one more unit,
+        not theirs, from now on; its own write saying so follows."""
+        entry = self._entries.get(alert_id)
+        if entry is not None:
+            entry.withdrawn[officer_id] = refusing_until_ms
+            self._ranked = None
 
     def note_returned(self, officer_id: str, alert_id: str) -> None:
         """The alert gave back an officer (offered, or claimed and no longer needed): the unit
@@ -107,13 +124,14 @@ class WaitingBoard:
             return
         entry.offered = max(0, entry.offered - 1)
         self._returned[officer_id] = (alert_id, entry.alert.version)
+        self._ranked = None
 
     def waiting_ids(self) -> Iterator[str]:
         return (entry.alert.alert_id for entry in self._ranking())
 
     def _ranking(self) -> list[_Entry]:
         if self._ranked is None:
-            waiting = [e for e in self._entries.values() if e.alert.units_open > 0]
+            waiting = [e for e in self._entries.values() if e.open_units > 0]
             waiting.sort(
                 key=lambda e: urgency(e.alert.priority, e.alert.event_utc_ms, e.alert.alert_id)
             )
