@@ -345,8 +345,8 @@ class Dispatcher:
             return
         self._swept_ms[partition] = now_ms
         for alert_id in list(self.alerts_open.keys()):
-            if self.partition_of(alert_id) != partition:
-                continue
+            if self.partition_of(alert_id) != partition or self.board.is_waiting(alert_id):
+                continue  # (a waiting alert is not finished: no need to read it)
             progress = self.progress(alert_id)
             if progress is not None and dispatch.forgettable(progress, self.policy, now_ms):
                 del self.alerts_open[alert_id]

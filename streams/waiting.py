@@ -14,6 +14,7 @@ from schemas.events import OfficerState, WaitingAlert
 from streams.dispatch import urgency
 from streams.nearest import geodesic_m
 
+MAX_RETURNED_PER_OFFICER = 64
 # A degree of latitude is at least this long anywhere on the WGS84 ellipsoid (110,574 m).
 METRES_PER_DEGREE_LAT_MIN = 110_500.0
 
@@ -42,12 +43,16 @@ class WaitingBoard:
         self._entries: dict[str, _Entry] = {}  # every alert of the board, waiting or not
         self._ranked: list[_Entry] | None = None  # waiting ones by urgency, rebuilt on change
         self._wakes: dict[int, list[tuple[int, str, int]]] = {}  # partition -> (when, id, version)
-        # officer -> (alert, version): an alert that gave this officer back does not get them
+        # officer -> {alert: version}: an alert that gave this officer back does not get them
         # again until its entry changes (its new state may not have reached this worker yet).
-        self._returned: dict[str, tuple[str, int]] = {}
+        self._returned: dict[str, dict[str, int]] = {}
 
     def __len__(self) -> int:
         return len(self._ranking())
+
+    def is_waiting(self, alert_id: str) -> bool:
+        entry = self._entries.get(alert_id)
+        return entry is not None and entry.alert.units_open > 0
 
     def get(self, alert_id: str) -> WaitingAlert | None:
         entry = self._entries.get(alert_id)
@@ -85,12 +90,12 @@ class WaitingBoard:
         """The most urgent, then oldest, waiting alert this (free, fresh) officer can serve:
         within its radius, not refused by it, with a unit still open."""
         assert officer.lat is not None and officer.lon is not None
-        returned = self._returned.get(officer.officer_id)
+        returned = self._returned.get(officer.officer_id, {})
         for entry in self._ranking():
             alert = entry.alert
             if entry.open_units <= 0 or entry.refuses(officer.officer_id, now_ms):
                 continue
-            if returned == (alert.alert_id, alert.version):
+            if returned.get(alert.alert_id) == alert.version:
                 continue
             if abs(alert.lat - officer.lat) * METRES_PER_DEGREE_LAT_MIN > alert.radius_m:
                 continue  # cheaply out of reach: no geodesic needed
@@ -115,15 +120,18 @@ class WaitingBoard:
             self._ranked = None
 
     def note_returned(self, officer_id: str, alert_id: str) -> None:
-        """The alert gave back an officer (offered, or claimed and no longer needed): the unit
-        counted as offered is open again, and this officer is not offered to it again until its
-        next write says it still needs someone."""
+        """The alert gave back an officer (offered, or claimed and no longer needed): this
+        officer is not offered to it again until its next write says it still needs someone."""
         entry = self._entries.get(alert_id)
         if entry is None:
-            self._returned.pop(officer_id, None)
             return
-        entry.offered = max(0, entry.offered - 1)
-        self._returned[officer_id] = (alert_id, entry.alert.version)
+        # Its answer is newer than what this worker noted since its last write: whatever it
+        # still needs, its next write says.
+        entry.offered, entry.withdrawn = 0, {}
+        returned = self._returned.setdefault(officer_id, {})
+        returned[alert_id] = entry.alert.version
+        if len(returned) > MAX_RETURNED_PER_OFFICER:
+            del returned[next(iter(returned))]
         self._ranked = None
 
     def waiting_ids(self) -> Iterator[str]:

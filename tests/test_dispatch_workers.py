@@ -17,6 +17,7 @@ from streams.settings import Settings
 from streams.topics import TopicNames
 from streams.worker import WorkerProcess
 from tests.conftest import consume, send_json
+from tests.dispatch_night import MidBurstCrash, NightPlan, await_positions, run_night
 from tests.test_pipeline import changelog_topic, now_iso
 
 pytestmark = pytest.mark.broker
@@ -177,3 +178,40 @@ def test_officer_partition_matches_kafka_default_partitioner(
     )
     for record in records:
         assert record.partition == partition_for(record.key.decode(), 4)
+
+
+@pytest.mark.parametrize(
+    ("seed", "kill"), [(1, False), (2, True), (3, True)], ids=["calm", "kill-9-a", "kill-9-b"]
+)
+def test_scarce_night_with_two_workers_serves_every_alert_once(
+    seed: int,
+    kill: bool,
+    multi: Settings,
+    multi_topics: TopicNames,
+    kafka_bootstrap: str,
+    tmp_path: Path,
+) -> None:
+    """Eight officers, 24 alerts of mixed priority in six seconds, the officers' app answering
+    (declining 15 %); with `kill`, one of the two workers is killed with SIGKILL mid-burst and
+    started again 1.5 s later. No alert lost, each served by exactly its units, nobody held two
+    alerts at once — judged from the published topics alone (tests/dispatch_night.py)."""
+    plan = NightPlan.random(seed)
+    workers = start_workers(multi, tmp_path, 2)
+    crash = MidBurstCrash(workers, multi, tmp_path)
+    try:
+        await_positions(kafka_bootstrap, multi, plan)
+        time.sleep(2)  # both in the group
+        result = run_night(
+            kafka_bootstrap, multi_topics, plan, seed, during_burst=crash if kill else None
+        )
+    finally:
+        for worker in workers:
+            worker.stop()
+    assert crash.restarted == kill
+    assert not result.lost and not result.wrong_units, result.summary()
+    if result.double_booked and kill:
+        # Open (issue #8): after a kill -9, about one night in six still shows an officer booked
+        # by two workers within ~0.2 s (their officers changelog: the second decider had not yet
+        # read the first's write). bench/bench_dispatch_night.py measures it.
+        pytest.xfail(f"known open defect after kill -9: {result.double_booked}")
+    assert not result.double_booked, result.summary()
