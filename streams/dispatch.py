@@ -169,19 +169,33 @@ def release_claim(alert_id: str, officer_id: str, at_utc_ms: int) -> Claim:
 def waiting_entry(
     progress: AlertProgress, policy: DispatchPolicy, now_ms: int
 ) -> WaitingAlert | None:
-    """The alert's entry on the waiting board as it should now read (None: not waiting and
-    never was). Its version is the last written one's; `board_update` decides on a write."""
+    """The alert's entry on the waiting board as it should now read (units_open 0: served).
+    Its version is the last written one's; `board_update` decides on a write."""
     missing = units_missing(progress)
     last = progress.board
     if missing <= 0:
-        if last is None or last.units_open == 0:
+        if last is not None and last.units_open == 0:
             return last
-        return last.model_copy(update={"units_open": 0, "refused": {}, "wake_utc_ms": None})
+        # Served: on the board all the same (closed), so that an officer's partition taking
+        # an officer back from it (ack timeout) can rank it at once, before its own write.
+        return _entry(progress, policy, 0, {}, None, last)
     newly_waiting = last is None or last.units_open == 0
     wake = next_wake_ms(progress, policy, now_ms)
     if newly_waiting:
         recheck = now_ms + policy.recheck_ms
         wake = recheck if wake is None else min(wake, recheck)
+    kept_wake = wake if newly_waiting or last is None else _kept_wake(last, wake, now_ms)
+    return _entry(progress, policy, missing, active_refusals(progress, now_ms), kept_wake, last)
+
+
+def _entry(
+    progress: AlertProgress,
+    policy: DispatchPolicy,
+    units_open: int,
+    refused: dict[str, int],
+    wake_ms: int | None,
+    last: WaitingAlert | None,
+) -> WaitingAlert:
     alert = progress.alert
     return WaitingAlert(
         alert_id=alert.alert_id,
@@ -190,9 +204,9 @@ def waiting_entry(
         lat=alert.lat,
         lon=alert.lon,
         radius_m=radius_of(progress, policy),
-        units_open=missing,
-        refused=active_refusals(progress, now_ms),
-        wake_utc_ms=wake if newly_waiting or last is None else _kept_wake(last, wake, now_ms),
+        units_open=units_open,
+        refused=refused,
+        wake_utc_ms=wake_ms,
         version=0 if last is None else last.version,
     )
 

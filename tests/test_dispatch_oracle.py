@@ -64,8 +64,9 @@ def script(cfg: PolicyConfig | None = None, label: str = "scenario") -> Script:
 
 # Seeds beyond the default range that found a bug, kept as regressions: 333 (an officer offered
 # in the tick an older alert lost its officer), 484 (an officer handed back and forth forever
-# between two alerts whose board entries kept a stale open unit), 1308 and 1512 (found with them).
-FOUND = (333, 484, 1308, 1512)
+# between two alerts whose board entries kept a stale open unit), 1114 (an alert served at once
+# had no board entry, so an ack timeout on it could not put it back), 1308 and 1512.
+FOUND = (333, 484, 1114, 1308, 1512)
 
 
 @pytest.mark.parametrize(
