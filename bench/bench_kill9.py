@@ -34,22 +34,11 @@ from kafka.admin import KafkaAdminClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from infra.broker import EmbeddedBroker, pid_alive
+from infra.broker import EmbeddedBroker, child_pids, pid_alive
 from streams.settings import Settings
 from streams.topics import TopicNames, ensure_topics
 from streams.worker import WorkerProcess
-
-
-def child_pids(parent: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(") ", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == parent and fields[0] != "Z":
-            found.append(int(stat.parent.name))
-    return found
+from tests.dispatch_night import read_records
 
 
 def iso_now() -> str:
@@ -60,28 +49,6 @@ def alert(alert_id: str) -> bytes:
     return orjson.dumps(
         {"alert_id": alert_id, "category": "theft", "lat": 29.56, "lon": 106.552, "time": iso_now()}
     )
-
-
-def read_all(bootstrap: str, topic: str) -> list:
-    """Every record of `topic` up to its current end offsets."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-        if not partitions:
-            return []
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        ends = consumer.end_offsets(partitions)
-        found: list = []
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and any(
-            consumer.position(tp) < end for tp, end in ends.items()
-        ):
-            for records in consumer.poll(timeout_ms=200).values():
-                found.extend(records)
-        return found
-    finally:
-        consumer.close()
 
 
 def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
@@ -118,18 +85,21 @@ class Outcome:
 
 def observe(bootstrap: str, names: TopicNames, ids: set[str]) -> Outcome:
     outcome = Outcome()
-    for r in read_all(bootstrap, names.alerts_raw):
+    for r in read_records(bootstrap, names.alerts_raw):
         key = (r.key or b"").decode()
         if key in ids:
             outcome.produced[key] = (r.partition, r.offset)
     outcome.normalised = {
-        orjson.loads(r.value)["alert_id"] for r in read_all(bootstrap, names.alerts)
+        orjson.loads(r.value)["alert_id"] for r in read_records(bootstrap, names.alerts)
     } & ids
-    outcome.dead = {(r.key or b"").decode() for r in read_all(bootstrap, names.deadletter)} & ids
+    outcome.dead = {
+        (r.key or b"").decode() for r in read_records(bootstrap, names.deadletter)
+    } & ids
     assigned = {
-        orjson.loads(r.value)["alert"]["alert_id"] for r in read_all(bootstrap, names.assignments)
+        orjson.loads(r.value)["alert"]["alert_id"]
+        for r in read_records(bootstrap, names.assignments)
     }
-    noticed = {(r.key or b"").decode() for r in read_all(bootstrap, names.unassigned)}
+    noticed = {(r.key or b"").decode() for r in read_records(bootstrap, names.unassigned)}
     outcome.accounted = (assigned | noticed) & ids
     return outcome
 
@@ -195,7 +165,9 @@ class Crash:
 def wait_normalised(bootstrap: str, topic: str, alert_id: str, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if any(orjson.loads(r.value)["alert_id"] == alert_id for r in read_all(bootstrap, topic)):
+        if any(
+            orjson.loads(r.value)["alert_id"] == alert_id for r in read_records(bootstrap, topic)
+        ):
             return
         time.sleep(0.5)
     raise RuntimeError(f"worker not ready: {alert_id} not normalised in {timeout_s:.0f}s")

@@ -88,6 +88,19 @@ def pid_alive(pid: int) -> bool:
     return not (stat.exists() and stat.read_text().split(") ", 1)[-1].startswith("Z"))
 
 
+def child_pids(parent: int) -> set[int]:
+    """Live (not zombie) processes whose parent is `parent`, from /proc."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(") ", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == parent and fields[0] != "Z":
+            found.add(int(stat.parent.name))
+    return found
+
+
 def server_properties(broker_port: int, controller_port: int, data_dir: Path) -> str:
     return "\n".join(
         [

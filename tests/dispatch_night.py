@@ -21,6 +21,7 @@ from pathlib import Path
 
 import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
 
 from streams.app import positions_changelog
 from streams.settings import Settings
@@ -159,25 +160,30 @@ def send_alerts(
     producer.flush()
 
 
-def read_topic(bootstrap: str, topic: str) -> list[dict]:
+def read_records(bootstrap: str, topic: str, timeout_s: float = 30.0) -> list[ConsumerRecord]:
+    """Every record of `topic` up to its end offsets now (none if it does not exist yet)."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         if not partitions:
-            return []  # not created yet
+            return []
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
         ends = consumer.end_offsets(partitions)
-        found: list[dict] = []
-        deadline = time.monotonic() + 30
+        found: list[ConsumerRecord] = []
+        deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and any(
             consumer.position(p) < e for p, e in ends.items()
         ):
             for records in consumer.poll(timeout_ms=200).values():
-                found.extend(orjson.loads(r.value) for r in records)
+                found.extend(records)
         return found
     finally:
         consumer.close()
+
+
+def read_topic(bootstrap: str, topic: str) -> list[dict]:
+    return [orjson.loads(record.value) for record in read_records(bootstrap, topic)]
 
 
 @dataclass(slots=True)

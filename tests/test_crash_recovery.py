@@ -18,10 +18,11 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 
-from infra.broker import pid_alive
+from infra.broker import child_pids, pid_alive
 from streams.settings import Settings
 from streams.topics import TopicNames, ensure_topics
 from streams.worker import WorkerProcess
+from tests.dispatch_night import read_records
 
 pytestmark = pytest.mark.broker
 
@@ -47,40 +48,19 @@ def raw_alert(alert_id: str) -> bytes:
     )
 
 
-def read_to_end(bootstrap: str, topic: str) -> list:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-        if not partitions:
-            return []
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        ends = consumer.end_offsets(partitions)
-        found: list = []
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and any(
-            consumer.position(tp) < end for tp, end in ends.items()
-        ):
-            for records in consumer.poll(timeout_ms=200).values():
-                found.extend(records)
-        return found
-    finally:
-        consumer.close()
-
-
 def outcomes(bootstrap: str, names: TopicNames) -> dict[str, set[str]]:
     return {
         "normalised": {
-            orjson.loads(r.value)["alert_id"] for r in read_to_end(bootstrap, names.alerts)
+            orjson.loads(r.value)["alert_id"] for r in read_records(bootstrap, names.alerts)
         },
         "dead-lettered": {
-            (r.key or b"").decode() for r in read_to_end(bootstrap, names.deadletter)
+            (r.key or b"").decode() for r in read_records(bootstrap, names.deadletter)
         },
         "accounted": {
             orjson.loads(r.value)["alert"]["alert_id"]
-            for r in read_to_end(bootstrap, names.assignments)
+            for r in read_records(bootstrap, names.assignments)
         }
-        | {(r.key or b"").decode() for r in read_to_end(bootstrap, names.unassigned)},
+        | {(r.key or b"").decode() for r in read_records(bootstrap, names.unassigned)},
     }
 
 
@@ -113,7 +93,7 @@ def lost_report(bootstrap: str, names: TopicNames, group: str, missing: set[str]
     committed offsets (committed past it and never normalised: the consumer skipped it)."""
     where = {
         (r.key or b"").decode(): (r.partition, r.offset)
-        for r in read_to_end(bootstrap, names.alerts_raw)
+        for r in read_records(bootstrap, names.alerts_raw)
     }
     seen = outcomes(bootstrap, names)
     committed = committed_offsets(bootstrap, group, names.alerts_raw)
@@ -127,18 +107,6 @@ def lost_report(bootstrap: str, names: TopicNames, group: str, missing: set[str]
             + flags
         )
     return "\n".join(lines)
-
-
-def child_pids(parent: int) -> set[int]:
-    found = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(") ", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == parent and fields[0] != "Z":
-            found.add(int(stat.parent.name))
-    return found
 
 
 @pytest.fixture

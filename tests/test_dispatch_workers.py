@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 
-from infra.broker import pid_alive
+from infra.broker import child_pids, pid_alive
 from streams.dispatcher import partition_for
 from streams.settings import Settings
 from streams.topics import TopicNames
@@ -153,18 +153,6 @@ def test_burst_survives_a_worker_killed_mid_burst(
     assert_no_double_booking(by_officer, waiting)
     # the kernel told the orphan (PR_SET_PDEATHSIG) and it shut down: nothing left behind
     assert not any(pid_alive(pid) for pid in positions_worker)
-
-
-def child_pids(parent: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(") ", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == parent and fields[0] != "Z":
-            found.append(int(stat.parent.name))
-    return found
 
 
 def test_officer_partition_matches_kafka_default_partitioner(
