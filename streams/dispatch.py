@@ -166,9 +166,7 @@ def release_claim(alert_id: str, officer_id: str, at_utc_ms: int) -> Claim:
     return Claim(kind="release", alert_id=alert_id, officer_id=officer_id, alert_utc_ms=at_utc_ms)
 
 
-def waiting_entry(
-    progress: AlertProgress, policy: DispatchPolicy, now_ms: int
-) -> WaitingAlert | None:
+def waiting_entry(progress: AlertProgress, policy: DispatchPolicy, now_ms: int) -> WaitingAlert:
     """The alert's entry on the waiting board as it should now read (units_open 0: served).
     Its version is the last written one's; `board_update` decides on a write."""
     missing = units_missing(progress)
@@ -218,10 +216,10 @@ def _kept_wake(last: WaitingAlert, wake: int | None, now_ms: int) -> int | None:
     return wake
 
 
-def board_update(progress: AlertProgress, entry: WaitingAlert | None) -> WaitingAlert | None:
+def board_update(progress: AlertProgress, entry: WaitingAlert) -> WaitingAlert | None:
     """The entry to write when it differs from the one last written (with the next version)."""
     last = progress.board
-    if entry is None or (last is not None and entry == last):
+    if last is not None and entry == last:
         return None
     return entry.model_copy(update={"version": (0 if last is None else last.version) + 1})
 

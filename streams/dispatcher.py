@@ -151,13 +151,14 @@ class Dispatcher:
 
     def on_officer_tick(self, tick: Tick, partition: int) -> list[Outbound]:
         """Release officers of this partition who did not acknowledge in time; offer the ones
-        who moved or freed up since the last tick to the waiting alerts. The officers released
-        now wait for the next tick: by then the alerts they left are on the board, so several
-        released at once go to the most urgent alerts rather than to those that waited before."""
+        who moved or freed up since the last tick to the waiting alerts. The alerts officers
+        are taken back from are back on this worker's board at once (before their own write says
+        so), so the others go to the most urgent alert; the released ones wait for the next
+        tick, by when their alerts have heard they are free."""
         now = tick.now_utc_ms
         out: list[Outbound] = []
         moved = self.view.take_moved(partition)  # before the releases below: theirs is next
-        released = set()
+        released: set[str] = set()
         for officer_id in sorted(self.view.awaiting_ack):  # deterministic order
             if self.partition_of(officer_id) == partition:
                 timed_out = self._time_out(officer_id, now)
