@@ -314,8 +314,9 @@ class Dispatcher:
     def _recover(self, partition: int, now_ms: int) -> list[Outbound]:
         """A partition this worker did not tick a moment ago (a start after a crash, or taken
         over from another worker): what a crash may have left unsent is sent again. Claims still
-        pending are asked again (an officer's partition answers a repeat the same), and officers
-        booked but not yet acknowledged are told their assignment again (their app drops it by
+        pending are asked again (an officer's partition answers a repeat the same), a waiting
+        alert is announced again, and officers booked but not yet acknowledged are told their
+        assignment again (their app drops it by
         `assignment_id` if it came through). Tables were written before anything was published
         (streams/app.py), so nothing published is missing from them."""
         out: list[Outbound] = []
@@ -325,6 +326,9 @@ class Dispatcher:
             progress = self.progress(alert_id)
             if progress is None:
                 continue
+            if progress.noticed_step >= 0 and dispatch.units_missing(progress) > 0:
+                out.append(self._waiting_event(progress, now_ms))  # its notice may be lost
+                out.append(self._unassigned(progress, now_ms))
             for officer_id in progress.pending:
                 claim = Claim(
                     kind="claim", alert_id=alert_id, officer_id=officer_id, alert_utc_ms=now_ms

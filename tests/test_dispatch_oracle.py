@@ -93,12 +93,17 @@ def _outputs(seed: int, restart: str) -> tuple[list[dict[str, object]], str]:
 def _as_consumed(outputs: list[dict[str, object]]) -> list[dict[str, object]]:
     """What a consumer keeps (README): an assignment announced again while its officer still
     holds it (a restarted worker tells booked, unacknowledged officers once more, same
-    assignment_id) is dropped by that key, with its `assigned` event."""
+    assignment_id) is dropped by that key, with its `assigned` event. Waiting announcements
+    (`dispatch.unassigned`, `unassigned` events) are left out of the comparison: a restarted
+    worker announces its waiting alerts again, not knowing whether the first announcement got
+    out; the oracle's own checks judge every announcement in the restarted night."""
     holding: dict[str, str] = {}
     repeats: set[tuple[str, str]] = set()
     kept = []
     for output in outputs:
         message: Any = output["message"]
+        if output["topic"] == "dispatch.unassigned":
+            continue
         if output["topic"] == "dispatch.assignments":
             officer, alert = message["officer"]["officer_id"], message["alert"]["alert_id"]
             if holding.get(officer) == alert:
@@ -107,6 +112,8 @@ def _as_consumed(outputs: list[dict[str, object]]) -> list[dict[str, object]]:
             holding[officer] = alert
         elif output["topic"] == "dispatch.events":
             key = (message["officer_id"], message["alert_id"])
+            if message["kind"] == "unassigned":
+                continue
             if message["kind"] == "assigned" and key in repeats:
                 repeats.discard(key)
                 continue

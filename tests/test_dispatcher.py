@@ -626,3 +626,17 @@ def test_restart_sends_again_what_a_crash_may_have_left_unsent() -> None:
     assert [(a["assignment_id"], a["reason"]) for a in assignments(out)] == [("AL1:A", "dispatch")]
     out = s.advance(T0 + 10_000)
     assert assignments(out) == []  # once, not at every tick
+
+
+def test_restart_announces_a_waiting_alert_again() -> None:
+    """A crash can lose the notice of an alert that started waiting (its tables say it was
+    noticed): the restarted worker announces it again (found by the kill -9 crash test)."""
+    s = session()
+    out = feed_all(s, [ping("A", FAR, T0), status("A", "busy", T0), alert("AL", T0 + 1000)])
+    assert [o["message"]["alert"]["alert_id"] for o in out if o["topic"] == "dispatch.unassigned"]
+    s.restart()
+    out = s.advance(T0 + 3000)
+    assert [
+        o["message"]["alert"]["alert_id"] for o in out if o["topic"] == "dispatch.unassigned"
+    ] == ["AL"]
+    assert [e["alert_id"] for e in events(out, "unassigned")] == ["AL"]
