@@ -98,6 +98,9 @@ class Dispatcher:
         self._swept_ms: dict[int, int] = {}
         self._ticked_ms: dict[int, int] = {}
         self._recover_on_start = recover_on_start
+        # Alerts this worker handled before its first tick of their partition: what it
+        # published for them came after the tables' barrier, so there is nothing to send again.
+        self._handled_before_tick: dict[int, set[str]] = {}
 
     def partition_of(self, key: str) -> int:
         return partition_for(key, self.partitions)
@@ -227,6 +230,9 @@ class Dispatcher:
             progress, dispatch.waiting_entry(progress, self.policy, now_ms)
         )
         alert_id = progress.alert.alert_id
+        partition = self.partition_of(alert_id)
+        if partition not in self._ticked_ms:
+            self._handled_before_tick.setdefault(partition, set()).add(alert_id)
         if entry is not None:
             progress = progress.model_copy(update={"board": entry})
             self.waiting_store[alert_id] = entry.model_dump(mode="json")
@@ -320,8 +326,9 @@ class Dispatcher:
         `assignment_id` if it came through). Tables were written before anything was published
         (streams/app.py), so nothing published is missing from them."""
         out: list[Outbound] = []
+        handled_here = self._handled_before_tick.pop(partition, set())
         for alert_id in list(self.alerts_open.keys()):
-            if self.partition_of(alert_id) != partition:
+            if self.partition_of(alert_id) != partition or alert_id in handled_here:
                 continue
             progress = self.progress(alert_id)
             if progress is None:

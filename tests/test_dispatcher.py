@@ -640,3 +640,15 @@ def test_restart_announces_a_waiting_alert_again() -> None:
         o["message"]["alert"]["alert_id"] for o in out if o["topic"] == "dispatch.unassigned"
     ] == ["AL"]
     assert [e["alert_id"] for e in events(out, "unassigned")] == ["AL"]
+
+
+def test_a_worker_does_not_announce_again_what_it_decided_itself() -> None:
+    """Recovery at a partition's first tick is for what a crash left unsent: an alert this
+    worker dispatched before that tick is not announced twice (the kcat contract test saw two)."""
+    from streams.replay import ReplaySession
+
+    s = ReplaySession(policy=POLICY)
+    s.dispatcher = s._recovered_dispatcher(fresh=False)  # a live worker: it recovers on start
+    out = feed_all(s, [ping("A", NEAR, T0), alert("AL", T0 + 200)])
+    out += s.advance(T0 + 5000)
+    assert [a["assignment_id"] for a in assignments(out)] == ["AL:A"]
