@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -38,7 +38,7 @@ from infra.broker import EmbeddedBroker, child_pids, pid_alive
 from streams.settings import Settings
 from streams.topics import TopicNames, ensure_topics
 from streams.worker import WorkerProcess
-from tests.dispatch_night import read_records
+from tests.dispatch_night import end_offsets, read_records
 
 
 def iso_now() -> str:
@@ -49,15 +49,6 @@ def alert(alert_id: str) -> bytes:
     return orjson.dumps(
         {"alert_id": alert_id, "category": "theft", "lat": 29.56, "lon": 106.552, "time": iso_now()}
     )
-
-
-def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-        return {tp.partition: end for tp, end in consumer.end_offsets(partitions).items()}
-    finally:
-        consumer.close()
 
 
 def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:

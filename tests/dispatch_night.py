@@ -182,6 +182,16 @@ def read_records(bootstrap: str, topic: str, timeout_s: float = 30.0) -> list[Co
         consumer.close()
 
 
+def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    """Partition -> end offset of `topic` now."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+        return {tp.partition: end for tp, end in consumer.end_offsets(partitions).items()}
+    finally:
+        consumer.close()
+
+
 def read_topic(bootstrap: str, topic: str) -> list[dict]:
     return [orjson.loads(record.value) for record in read_records(bootstrap, topic)]
 

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import orjson
 import pytest
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient
 
 from infra.broker import child_pids, pid_alive
 from streams.settings import Settings
 from streams.topics import TopicNames, ensure_topics
 from streams.worker import WorkerProcess
-from tests.dispatch_night import read_records
+from tests.dispatch_night import end_offsets, read_records
 
 pytestmark = pytest.mark.broker
 
@@ -77,15 +77,6 @@ def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
     finally:
         admin.close()
     return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
-
-
-def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-        return {tp.partition: end for tp, end in consumer.end_offsets(partitions).items()}
-    finally:
-        consumer.close()
 
 
 def lost_report(bootstrap: str, names: TopicNames, group: str, missing: set[str]) -> str:
