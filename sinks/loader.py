@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 from kafka import KafkaConsumer
 
+from base.topics import TopicNames
 from sinks import rows
 from sinks.warehouse import SinkBackpressure, Warehouse
-from streams.topics import TopicNames
 
 log = logging.getLogger(__name__)
 

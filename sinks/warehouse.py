@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from base.errors import ConfigError, StackError
 from infra.folders import ensure_writable_folder
-from streams.errors import ConfigError, StackError
 
 log = logging.getLogger(__name__)
 
