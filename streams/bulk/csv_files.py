@@ -14,17 +14,11 @@ import re
 from collections.abc import Iterable, Sequence
 from itertools import compress, repeat
 
+from base.errors import UnreadableCsv
+
 # One line whose every field is either unquoted without a quote, or quoted whole (`"a ""b"", c"`).
 _WHOLE_FIELDS = re.compile(rb'(?:[^",]*|"(?:[^"]|"")*")(?:,(?:[^",]*|"(?:[^"]|"")*"))*')
 _NEEDS_QUOTES = re.compile(b'[,"\r\n]')
-
-
-class UnreadableCsv(Exception):
-    """The csv module gave up (a field over csv.field_size_limit()) after `rows` records."""
-
-    def __init__(self, rows: int, problem: csv.Error) -> None:
-        super().__init__(str(problem))
-        self.rows = rows
 
 
 def read_columns(blob: bytes, width: int) -> list[list[bytes]] | None:

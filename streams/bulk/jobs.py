@@ -75,9 +75,15 @@ from typing import IO, Any, Literal, Protocol, TypeVar
 import orjson
 from tqdm import tqdm
 
-from base.errors import ConfigError, InvalidEvent, Reason, SmartStationError
+from base.errors import (
+    ConfigError,
+    HarmoniseError,
+    InvalidEvent,
+    Reason,
+    UnreadableCsv,
+)
 from infra.broker import pid_alive
-from streams.bulk.csv_files import UnreadableCsv, read_columns, read_records, render_columns
+from streams.bulk.csv_files import read_columns, read_records, render_columns
 from streams.bulk.parquet_files import (
     ParquetSink,
     batch_cells,
@@ -117,10 +123,6 @@ FORMAT_BY_SUFFIX: dict[str, Format] = {
     ".json": "jsonl",
     ".parquet": "parquet",
 }
-
-
-class HarmoniseError(SmartStationError):
-    """The job cannot go on: an unreadable or unwritable file, a broken CSV, a missing topic."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,7 @@
 """Travel-time estimates: straight-line distance stretched by a circuity factor, over a typical
-speed per travel mode. `EtaModel` is the seam where a road router can plug in later."""
+speed per travel mode. A road router can replace `eta_seconds` later."""
 
 from __future__ import annotations
-
-from typing import Protocol
-
-from streams.dispatch.nearest import geodesic_m
 
 # Circuity = network distance / straight-line distance. Newell (1980) puts random urban point pairs
 # at ~1.2; Giacomin & Levinson, "Road network circuity in metropolitan areas" (Environment and
@@ -22,14 +18,6 @@ SPEEDS_KMH: dict[str, float] = {
 }
 
 
-class EtaModel(Protocol):
-    """Anything that estimates the travel time between two (lat, lon) points for a mode."""
-
-    def seconds(
-        self, origin: tuple[float, float], destination: tuple[float, float], *, mode: str
-    ) -> float: ...
-
-
 def eta_seconds(distance_m: float, *, mode: str = "car") -> float:
     """Seconds to cover `distance_m` of straight-line distance by `mode` on urban roads."""
     speed_kmh = SPEEDS_KMH.get(mode)
@@ -38,12 +26,3 @@ def eta_seconds(distance_m: float, *, mode: str = "car") -> float:
     if not distance_m >= 0.0:
         raise ValueError(f"distance_m must be non-negative, got {distance_m}")
     return distance_m * CIRCUITY_FACTOR / (speed_kmh / 3.6)
-
-
-class StraightLineEta:
-    """The default `EtaModel`: geodesic distance through `eta_seconds`."""
-
-    def seconds(
-        self, origin: tuple[float, float], destination: tuple[float, float], *, mode: str
-    ) -> float:
-        return eta_seconds(geodesic_m(*origin, *destination), mode=mode)

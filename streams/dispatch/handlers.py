@@ -21,7 +21,6 @@ from schemas.events import (
     ClaimResult,
     DispatchEvent,
     DispatchEventKind,
-    OfficerPosition,
     OfficerState,
     OfficerStatusChange,
     OfficerStatusValue,
@@ -116,12 +115,6 @@ class Dispatcher:
     def _set_officer(self, state: OfficerState) -> None:
         self.officers[state.officer_id] = state.model_dump(mode="json")
         self.view.apply(state.officer_id, state)
-
-    def on_position(self, position: OfficerPosition) -> list[Outbound]:
-        """A position replicated by the positions worker (streams/positions.py); the officer's
-        partition looks at them at its next tick (they may now reach a waiting alert)."""
-        self.view.apply_position(position)
-        return []
 
     def on_status(self, change: OfficerStatusChange, now_ms: int) -> list[Outbound]:
         """The lifecycle (dispatch.apply_status); an officer free again goes to the waiting

@@ -13,56 +13,42 @@ and `deadletter` (the latter with `reason` and `error` instead of headers)."""
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from base.errors import ConfigError, InvalidEvent, Reason
-from schemas.events import (
-    AlertCall,
-    BackupRequest,
-    CameraMeta,
-    Claim,
-    ClaimResult,
-    GpsPing,
-    OfficerPosition,
-    OfficerState,
-    OfficerStatusChange,
-    Tick,
-    WaitingAlert,
-)
+from base.errors import ConfigError, InvalidEvent, Reason, invalid_event
+from base.topics import TopicNames
+from schemas.events import GpsPing, Tick
 from streams.dispatch import rules as dispatch
-from streams.dispatch.cameras import CameraRegistry, camera_from_raw
-from streams.dispatch.handlers import Dispatcher, Outbound, entry_from_json
-from streams.dispatch.history import AlertHistory
-from streams.dispatch.officer_view import OfficerView
+from streams.dispatch.handlers import Dispatcher, Outbound, partition_for
 from streams.dispatch.positions import PositionKeeper
-from streams.dispatch.waiting import WaitingBoard
-from streams.ingest.alerts import alert_from_raw
+from streams.dispatch.routing import (
+    HANDLED_AS,
+    INGEST_BY_RAW,
+    MODELS,
+    PUBLISHED,
+    Inbox,
+    Table,
+    Views,
+    deliver_here,
+    handle,
+    inbox_of,
+    settle,
+)
 from streams.ingest.fields import STATION_NAMES, TIME_NAMES, first_present
-from streams.ingest.officers import ping_from_raw, status_from_raw
 from streams.ingest.skew import SkewBound
 from streams.ingest.stations import StationBook
 
-PUBLISHED = ("assignments", "unassigned", "events")
-TOPIC_OF = {
-    "assignments": "dispatch.assignments",
-    "unassigned": "dispatch.unassigned",
-    "events": "dispatch.events",
-}
 TICK_MS = 1000
-INPUT_TOPICS = ("gps.pings", "alerts.calls", "officer.status", "cameras.meta", "dispatch.backup")
-PARSERS: dict[str, Callable[..., BaseModel]] = {
-    "gps.pings": ping_from_raw,
-    "alerts.calls": alert_from_raw,
-    "officer.status": status_from_raw,
-    "cameras.meta": camera_from_raw,
-}
+NAMES = TopicNames()  # a recording names topics without the deployment's prefix
+INPUT_BY_NAME = {getattr(NAMES, field): field for field in HANDLED_AS}
+INPUT_TOPICS = tuple(INPUT_BY_NAME)
 
 
 @dataclass(order=True, slots=True)
@@ -127,6 +113,15 @@ class _Tables:
     cameras: dict[str, Any] = field(default_factory=dict)
     positions: dict[str, Any] = field(default_factory=dict)
 
+    def mirrored(self) -> list[tuple[Table, dict[str, Any]]]:
+        return [
+            (Table.OFFICERS, self.officers),
+            (Table.POSITIONS, self.positions),
+            (Table.CAMERAS, self.cameras),
+            (Table.HISTORY, self.history),
+            (Table.WAITING, self.waiting),
+        ]
+
 
 class ReplaySession:
     """One dispatch worker over one partition, fed event by event in event time: `feed` an
@@ -154,28 +149,18 @@ class ReplaySession:
 
     def _recovered_dispatcher(self, *, fresh: bool = False) -> Dispatcher:
         tables = self._tables
-        view = OfficerView(self.resolution)
-        for officer_id, value in tables.officers.items():
-            view.apply(officer_id, OfficerState.model_validate(value))
-        for value in tables.positions.values():
-            view.apply_position(OfficerPosition.model_validate(value))
-        cameras = CameraRegistry(self.resolution)
-        for camera_id, value in tables.cameras.items():
-            cameras.apply(camera_id, CameraMeta.model_validate(value))
-        history = AlertHistory()
-        for value in tables.history.values():
-            history.record(entry_from_json(value))
-        board = WaitingBoard(lambda _: 0)
-        for alert_id, value in tables.waiting.items():
-            board.apply(alert_id, WaitingAlert.model_validate(value))
+        views = Views.empty(self.resolution, lambda key: partition_for(key, 1))
+        for table, stored in tables.mirrored():
+            for key, value in stored.items():
+                views.apply(table, key, value)
         return Dispatcher(
             policy=self.policy,
             zone=self.stations.default_zone,
             partitions=1,
-            view=view,
-            cameras=cameras,
-            history=history,
-            board=board,
+            view=views.officers,
+            cameras=views.cameras,
+            history=views.history,
+            board=views.board,
             officers=tables.officers,
             alerts_open=tables.alerts_open,
             waiting_store=tables.waiting,
@@ -204,15 +189,16 @@ class ReplaySession:
         clock = self.now_ms
         try:
             message = self._decoded(event, clock)
-        except (InvalidEvent, ValidationError) as exc:
-            return [_dead_letter(event, exc)]
+        except Exception as exc:  # as the live agents: every failure is a dead letter
+            return [_dead_letter(event, invalid_event(exc))]
         event_ms = getattr(message, "event_utc_ms", clock)
         if event_ms is None:
             event_ms = 0
         outputs = self.advance(event_ms)
         assert self.now_ms is not None
         now = max(self.now_ms, event_ms)
-        self._drain(self._handle(message, now), now, outputs)
+        topic = HANDLED_AS[INPUT_BY_NAME[event.topic]]
+        self._drain(self._handle(topic, message, now), now, outputs)
         return outputs
 
     def advance(self, until_ms: int) -> list[dict[str, Any]]:
@@ -223,8 +209,9 @@ class ReplaySession:
         while self.now_ms + TICK_MS <= until_ms:
             self.now_ms += TICK_MS
             tick = Tick(now_utc_ms=self.now_ms)
-            self._drain(self.dispatcher.on_officer_tick(tick, 0), self.now_ms, outputs)
-            self._drain(self.dispatcher.on_alert_tick(tick, 0), self.now_ms, outputs)
+            for inbox in (Inbox.OFFICER, Inbox.ALERT):
+                out = handle(self.dispatcher, inbox, "ticks", tick, self.now_ms, 0)
+                self._drain(out, self.now_ms, outputs)
         return outputs
 
     def _decoded(self, event: RecordedEvent, clock: int | None) -> BaseModel:
@@ -232,10 +219,11 @@ class ReplaySession:
         them), its time within the skew bound of the record's time, else the replay clock."""
         if not isinstance(event.message, dict):
             raise InvalidEvent(Reason.INVALID_JSON, "message is not a JSON object")
-        if event.topic == "dispatch.backup":
-            return BackupRequest.model_validate(event.message)
+        ingest = INGEST_BY_RAW.get(INPUT_BY_NAME[event.topic])
+        if ingest is None:  # typed at the source
+            return MODELS[HANDLED_AS[INPUT_BY_NAME[event.topic]]].model_validate(event.message)
         reference = event.timestamp_ms or clock
-        parsed = PARSERS[event.topic](
+        parsed = ingest.parse(
             event.message,
             stations=self.stations,
             resolution=self.resolution,
@@ -247,47 +235,39 @@ class ReplaySession:
             self.skew.check(event_ms, reference)
         return parsed
 
-    def _handle(self, message: BaseModel, now: int) -> list[Outbound]:
-        dispatcher = self.dispatcher
+    def _handle(self, topic: str, message: BaseModel, now: int) -> list[Outbound]:
         if isinstance(message, GpsPing):
+            # As the dispatch app's mirror of the positions table: the positions it writes.
             written = self._keeper.on_ping(message)
-            return [] if written is None else dispatcher.on_position(written)
-        if isinstance(message, AlertCall):
-            return dispatcher.on_alert(message, now)
-        if isinstance(message, OfficerStatusChange):
-            return dispatcher.on_status(message, now)
-        if isinstance(message, CameraMeta):
-            return dispatcher.on_camera(message)
-        assert isinstance(message, BackupRequest)
-        return dispatcher.on_backup(message, now)
+            if written is not None:
+                self.dispatcher.view.apply_position(written)
+            return []
+        return handle(self.dispatcher, inbox_of(topic), topic, message, now, 0)
 
     def _drain(self, out: list[Outbound], now: int, outputs: list[dict[str, Any]]) -> None:
-        """Deliver internal messages (claims and answers) at once, in order; keep published
-        ones."""
-        queue = deque(out)
-        while queue:
-            item = queue.popleft()
-            if item.topic in PUBLISHED:
-                message = item.message
-                body = (
-                    message.model_dump(mode="json") if isinstance(message, BaseModel) else message
-                )
-                outputs.append({"topic": TOPIC_OF[item.topic], "key": item.key, "message": body})
-            elif item.topic == "claims":
-                assert isinstance(item.message, Claim)
-                queue.extend(self.dispatcher.on_claim(item.message, now))
-            elif item.topic == "claim_results":
-                assert isinstance(item.message, ClaimResult)
-                queue.extend(self.dispatcher.on_claim_result(item.message, now))
+        """Deliver internal messages (claims and answers) at once, in order, as a worker that
+        owns every partition would; keep published ones."""
+        deliver = partial(
+            deliver_here, self.dispatcher, now_ms=now, decides_for_officer=_any, alert_partition=0
+        )
+        for item in settle(out, deliver):
+            if item.topic not in PUBLISHED:
+                continue
+            message = item.message
+            body = message.model_dump(mode="json") if isinstance(message, BaseModel) else message
+            outputs.append({"topic": getattr(NAMES, item.topic), "key": item.key, "message": body})
 
 
-def _dead_letter(event: RecordedEvent, exc: InvalidEvent | ValidationError) -> dict[str, Any]:
-    reason = exc.reason.value if isinstance(exc, InvalidEvent) else Reason.INVALID_FIELD.value
+def _any(officer_id: str) -> bool:
+    return True
+
+
+def _dead_letter(event: RecordedEvent, error: InvalidEvent) -> dict[str, Any]:
     return {
-        "topic": "deadletter",
+        "topic": NAMES.deadletter,
         "key": None,
-        "reason": reason,
-        "error": str(exc),
+        "reason": error.reason.value,
+        "error": str(error),
         "message": event.message,
     }
 

@@ -2,102 +2,53 @@
 groups, run as separate processes):
 
 - the positions app (`build_positions_app`): raw GPS pings -> normalised pings -> the
-  `positions` table (streams/positions.py). Pings are the bulk of the traffic; on their own
-  worker they never hold up a dispatch, and each kind scales out on its own.
+  `positions` table (streams/dispatch/positions.py). Pings are the bulk of the traffic; on their
+  own worker they never hold up a dispatch, and each kind scales out on its own.
 - the dispatch app (`build_dispatch_app`): alerts, status changes, cameras, claims, backup
-  requests and ticks -> the handlers in streams/dispatcher.py -> assignments. It mirrors the
-  positions table (read only) into its OfficerView.
+  requests and ticks -> the handlers in streams/dispatch/handlers.py -> assignments. It mirrors
+  the positions table (read only) into its OfficerView.
 
-Agents are thin: decode, call the handlers (pure decisions in dispatch/positions/alerts), send.
-The warehouse loader (sinks/loader.py) reads the output topics in its own process."""
+Which decoder reads each topic, which handler gets each message and what is delivered in place
+is the routing table (streams/dispatch/routing.py), which replay reads too. Agents are thin:
+decode, call the handlers, send. The warehouse loader (sinks/loader.py) reads the output topics
+in its own process."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import time
-from collections import deque
-from collections.abc import Awaitable, Callable
-from typing import Any
+from functools import partial
 
 import faust
-import orjson
 from faust.types import TP
-from pydantic import BaseModel, ValidationError
 
-from base.errors import InvalidEvent, Reason
 from base.settings import Settings
-from base.topics import TopicNames
-from schemas.events import (
-    AlertCall,
-    BackupRequest,
-    CameraMeta,
-    Claim,
-    ClaimResult,
-    GpsPing,
-    OfficerPosition,
-    OfficerState,
-    OfficerStatusChange,
-    Tick,
-    WaitingAlert,
-)
-from streams.dispatch import rules as dispatch
-from streams.dispatch.cameras import CameraRegistry, camera_from_raw
-from streams.dispatch.handlers import Dispatcher, Outbound, entry_from_json, partition_for
-from streams.dispatch.history import AlertHistory
-from streams.dispatch.officer_view import OfficerView
+from schemas.events import AlertCall, GpsPing, Tick
+from streams.dispatch.handlers import Dispatcher, Outbound
 from streams.dispatch.positions import PositionKeeper
-from streams.dispatch.waiting import WaitingBoard
-from streams.ingest.alerts import alert_from_raw
-from streams.ingest.fields import STATION_NAMES, decode_json_object, first_present
-from streams.ingest.officers import ping_from_raw, status_from_raw
-from streams.ingest.skew import SkewBound, bounded
-from streams.ingest.stations import StationBook
-from streams.pipeline.transport import LowLatencyTransport
+from streams.dispatch.routing import (
+    INBOXES,
+    INGEST_BY_RAW,
+    Inbox,
+    Table,
+    Views,
+    decode_and_handle,
+    deliver_here,
+    settle,
+)
+from streams.ingest.skew import bounded
+from streams.pipeline.plumbing import (
+    Plumbing,
+    TableWrites,
+    new_app,
+    now_ms,
+    policy_for,
+    skew_for,
+    to_json,
+)
 
 log = logging.getLogger(__name__)
 
 TICK_INTERVAL_S = 1.0
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def to_json(message: BaseModel | dict[str, Any]) -> bytes:
-    if isinstance(message, BaseModel):
-        return orjson.dumps(message.model_dump(mode="json"))
-    return orjson.dumps(message)
-
-
-def policy_for(settings: Settings) -> dispatch.DispatchPolicy:
-    return dispatch.DispatchPolicy(
-        radius_m=settings.dispatch_radius_m,
-        escalation_radii_m=tuple(settings.escalation_radii_m),
-        escalate_after_ms=int(settings.escalate_after_s * 1000),
-        escalate_at_once_priority=settings.escalate_at_once_priority,
-        max_position_age_ms=int(settings.position_max_age_s * 1000),
-        ack_timeout_ms=int(settings.ack_timeout_s * 1000),
-        refusal_hold_ms=int(settings.refusal_hold_s * 1000),
-        position_write_interval_ms=int(settings.position_write_interval_s * 1000),
-    )
-
-
-def skew_for(settings: Settings) -> SkewBound:
-    return SkewBound(
-        ahead_ms=int(settings.event_max_ahead_s * 1000),
-        behind_ms=int(settings.event_max_behind_s * 1000),
-    )
-
-
-class PipelineApp(faust.App):
-    """A Faust app whose workers consume through `LowLatencyTransport`."""
-
-    fetch_min_bytes = 1  # the transport's fetches: answer as soon as there is anything
-
-    def _new_transport(self) -> Any:
-        return LowLatencyTransport(self.conf.broker_consumer, self)
 
 
 POSITIONS_APP_SUFFIX = "positions"
@@ -125,185 +76,6 @@ def positions_changelog(settings: Settings) -> str:
     return f"{positions_app_id(settings)}-{POSITIONS_TABLE}-changelog"
 
 
-def _new_app(
-    app_id: str, settings: Settings, bootstrap: str, *, producer_linger_s: float = 0.0
-) -> PipelineApp:
-    return PipelineApp(
-        app_id,
-        broker=f"kafka://{bootstrap}",
-        store="memory://",
-        web_enabled=False,
-        autodiscover=False,
-        datadir=str(settings.state_dir / "faust" / app_id),
-        topic_partitions=settings.topic_partitions,
-        topic_allow_declare=True,
-        consumer_auto_offset_reset="earliest",
-        producer_acks=-1,
-        producer_linger=producer_linger_s,
-        table_standby_replicas=0,
-        # A rebalance waits for the events agents have started on: an agent mid-event (the
-        # alert normaliser dispatches after an await) would otherwise go on deciding for a
-        # partition whose next owner has already recovered its tables without those writes,
-        # and an officer could be booked twice across the hand-off (seen after a `kill -9`).
-        stream_wait_empty=True,
-        broker_commit_interval=0.5,
-        broker_session_timeout=settings.session_timeout_s,
-        broker_heartbeat_interval=max(1.0, settings.session_timeout_s / 5),
-        # Topics pass raw bytes explicitly; these defaults are the tables' changelog codecs.
-        key_serializer="json",
-        value_serializer="json",
-    )
-
-
-def invalid_event(exc: Exception) -> InvalidEvent:
-    if isinstance(exc, InvalidEvent):
-        return exc
-    if isinstance(exc, ValidationError):
-        detail = exc.errors()[0]
-        where = ".".join(str(p) for p in detail["loc"])
-        return InvalidEvent(Reason.INVALID_FIELD, f"{where}: {detail['msg']}")
-    if isinstance(exc, orjson.JSONDecodeError):
-        return InvalidEvent(Reason.INVALID_JSON, str(exc))
-    log.error("unexpected error handling an event: %r", exc)
-    return InvalidEvent(Reason.INTERNAL_ERROR, repr(exc))
-
-
-class TableWrites:
-    """The changelog writes of an app's tables that the broker has not acknowledged yet. Faust
-    queues them in its producer buffer, whose flush returns once the queue is empty although
-    the last write it took may not have reached the Kafka client: waiting for the writes' own
-    futures is the only barrier that holds (a `kill -9` right after publishing otherwise lost a
-    booking whose assignment had gone out)."""
-
-    def __init__(self) -> None:
-        self._pending: list[asyncio.Future[Any]] = []
-
-    def watch(self, table: faust.types.TableT) -> None:
-        topic = table.changelog_topic
-        send_soon = topic.send_soon
-
-        def send_soon_watched(**kwargs: Any) -> Any:
-            future = send_soon(**kwargs)
-            if len(self._pending) > 1024:  # writes of events that published nothing
-                self._pending = [f for f in self._pending if not f.done()]
-            self._pending.append(future)
-            return future
-
-        topic.send_soon = send_soon_watched  # type: ignore[method-assign]
-
-    async def durable(self) -> None:
-        """Return once every write made so far is acknowledged (raises if one failed)."""
-        pending, self._pending = self._pending, []
-        if pending:
-            await asyncio.gather(*pending)
-
-
-class Plumbing:
-    """What both apps' agents share: raw topics, dead letters, normalising and guarded agents."""
-
-    def __init__(self, app: faust.App, settings: Settings) -> None:
-        self.app = app
-        self.settings = settings
-        self.names = TopicNames.with_prefix(settings.topic_prefix)
-        self.stations = StationBook(settings.zone, settings.stations)
-        self.deadletter = self.raw_topic(self.names.deadletter)
-
-    def partition_of(self, key: str) -> int:
-        return partition_for(key, self.settings.topic_partitions)
-
-    def arrived_where_owned(self, event: faust.types.EventT, key: str, copartitioned: bool) -> bool:
-        """Whether a raw event already sits on the partition its key owns: its producer keyed
-        it by `key` on a raw topic with as many partitions as the keyed topics (Faust co-assigns
-        partition p of topics with equal partition counts), so it can be handled right where
-        it is normalised, one hop earlier."""
-        return (
-            copartitioned
-            and event.message.key == key.encode()
-            and self.partition_of(key) == event.message.partition
-        )
-
-    def raw_topic(self, *topic_names: str) -> faust.TopicT:
-        """Bytes in, bytes out: agents decode themselves so bad input can be kept."""
-        return self.app.topic(*topic_names, key_serializer="raw", value_serializer="raw")
-
-    async def dead_letter(self, event: faust.types.EventT, error: InvalidEvent) -> None:
-        """The original bytes untouched, the why in headers."""
-        message = event.message
-        station = ""
-        with contextlib.suppress(InvalidEvent):
-            station = str(
-                first_present(decode_json_object(message.value or b""), STATION_NAMES) or ""
-            )
-        headers = {
-            "reason": error.reason.value,
-            "message": error.message[:1000],
-            "source_topic": message.topic,
-            "source_partition": str(message.partition),
-            "source_offset": str(message.offset),
-            "station_id": station,
-            "dead_utc_ms": str(now_ms()),
-        }
-        await self.deadletter.send(
-            key=message.key,
-            value=message.value,
-            headers=[(k, v.encode()) for k, v in headers.items()],
-        )
-
-    def normaliser(
-        self,
-        source: faust.TopicT,
-        target: faust.TopicT,
-        parse: Callable[..., Any],
-        key_field: str,
-        then: Callable[[faust.types.EventT, Any, bytes], Awaitable[None]] | None = None,
-    ) -> None:
-        """An agent: raw station format -> typed event on `target`, or the dead-letter topic."""
-        stations, resolution = self.stations, self.settings.h3_resolution
-        # Straight to the producer (what Topic.send ends in, minus a channel, a future and
-        # sensor calls per message: ~8 % of a positions worker's CPU); commits still flush it.
-        send_now, target_name = self.app.producer.send, target.get_topic_name()
-
-        async def normalise(stream: faust.StreamT) -> None:
-            async for event in stream.events():
-                message = event.message
-                try:
-                    parsed = parse(
-                        decode_json_object(message.value or b""),
-                        stations=stations,
-                        resolution=resolution,
-                        reference_ms=int(message.timestamp * 1000),
-                        ingest_ms=now_ms(),
-                    )
-                except Exception as exc:  # every failure is kept, none stops the stream
-                    await self.dead_letter(event, invalid_event(exc))
-                    continue
-                key, value = getattr(parsed, key_field).encode(), to_json(parsed)
-                await send_now(target_name, key, value, None, None, None)
-                if then is None:
-                    continue
-                try:
-                    await then(event, parsed, value)
-                except Exception as exc:  # kept with its reason; the stream goes on
-                    await self.dead_letter(event, invalid_event(exc))
-
-        self.app.agent(source, name=f"normalise-{source.get_topic_name()}")(normalise)
-
-    async def run_guarded(
-        self,
-        stream: faust.StreamT,
-        handle: Callable[[faust.types.EventT], list[Outbound]],
-        send_all: Callable[[list[Outbound], int], Awaitable[None]],
-    ) -> None:
-        """A message that cannot be handled is dead-lettered; the partition keeps going."""
-        async for event in stream.events():
-            try:
-                out = handle(event)
-            except Exception as exc:
-                await self.dead_letter(event, invalid_event(exc))
-                continue
-            await send_all(out, event.message.partition)
-
-
 def build_positions_app(
     settings: Settings, bootstrap: str, *, raw_ping_partitions: int | None = None
 ) -> faust.App:
@@ -311,7 +83,7 @@ def build_positions_app(
     ping topic has as many partitions as the officer topics, Faust co-assigns its partition p
     with theirs, so a ping its producer keyed by officer id is applied where it is normalised
     (one hop instead of two)."""
-    app = _new_app(
+    app = new_app(
         positions_app_id(settings), settings, bootstrap, producer_linger_s=POSITIONS_LINGER_S
     )
     app.fetch_min_bytes = POSITIONS_FETCH_MIN_BYTES
@@ -330,12 +102,12 @@ def build_positions_app(
         else:
             await gps_by_officer.send(key=ping.officer_id.encode(), value=value)
 
-    gps = plumbing.raw_topic(names.gps)
+    pings = INGEST_BY_RAW["gps_raw"]
     plumbing.normaliser(
         plumbing.raw_topic(names.gps_raw),
-        gps,
-        bounded(ping_from_raw, skew_for(settings)),
-        "officer_id",
+        plumbing.raw_topic(names.gps),
+        bounded(pings.parse, skew_for(settings)),
+        pings.key_field,
         then=route_ping,
     )
 
@@ -360,42 +132,22 @@ def build_dispatch_app(
     `raw_alert_partitions`: as for pings, an alert its producer keyed by alert id on a raw
     topic with as many partitions is dispatched where it is normalised; its normalised copy
     (for the warehouse) then reaches `alert-dispatch` as a replay and is skipped."""
-    app = _new_app(settings.app_id, settings, bootstrap)
+    app = new_app(settings.app_id, settings, bootstrap)
     plumbing = Plumbing(app, settings)
     names, partitions, raw_topic = plumbing.names, settings.topic_partitions, plumbing.raw_topic
-    outputs: dict[str, faust.TopicT] = {
-        "claims": raw_topic(names.claims),
-        "claim_results": raw_topic(names.claim_results),
-        "assignments": raw_topic(names.assignments),
-        "unassigned": raw_topic(names.unassigned),
-        "events": raw_topic(names.events),
-        "ticks": raw_topic(names.ticks),
-    }
-    normalised = {
-        "alerts": raw_topic(names.alerts),
-        "status": raw_topic(names.status),
-        "cameras": raw_topic(names.cameras),
-    }
-    # Co-partitioned by officer id: the one writer of an officer's status sees all about them.
-    officer_inbox = raw_topic(names.status, names.claims, names.ticks)
-    # Co-partitioned by alert id: the one owner of an alert's progress sees it and its answers.
-    alert_inbox = raw_topic(names.alerts, names.claim_results, names.backup, names.ticks)
 
     # -- tables: global ones are replayed by every worker into in-memory views -------------
-    view = OfficerView(settings.h3_resolution, plumbing.partition_of)
-    cameras = CameraRegistry(settings.h3_resolution)
-    history = AlertHistory()
-    board = WaitingBoard(plumbing.partition_of)
+    views = Views.empty(settings.h3_resolution, plumbing.partition_of)
 
-    def mirrored_table(
-        name: str, apply: Callable[[str, Any], None], *, by_key: bool = False
-    ) -> faust.types.TableT:
-        """A GlobalTable whose changelog (recovery and other workers' writes) feeds `apply`."""
+    def mirrored_table(table: Table, *, by_key: bool = False) -> faust.types.TableT:
+        """A GlobalTable whose changelog (recovery and other workers' writes) feeds its view."""
 
         async def on_changelog(event: faust.types.EventT) -> None:
             key = event.key.decode() if isinstance(event.key, bytes) else str(event.key)
-            apply(key, event.value)
+            views.apply(table, key, event.value)
 
+        # The positions mirror lands on the positions app's changelog (see POSITIONS_MIRROR).
+        name = POSITIONS_MIRROR if table is Table.POSITIONS else table.value
         return app.GlobalTable(
             name,
             partitions=partitions,
@@ -404,32 +156,15 @@ def build_dispatch_app(
             use_partitioner=by_key,
         )
 
-    officers = mirrored_table(
-        "officers",
-        lambda k, v: view.apply(k, None if v is None else OfficerState.model_validate(v)),
-        # An officer's status is written by whichever agent of the owning worker decides
-        # (claims may be decided inline, below): the key, not the event, picks the partition.
-        by_key=True,
-    )
-    positions = mirrored_table(  # written by the positions app only
-        POSITIONS_MIRROR,
-        lambda k, v: None if v is None else view.apply_position(OfficerPosition.model_validate(v)),
-    )
+    # An officer's status is written by whichever agent of the owning worker decides (claims
+    # may be decided inline, below): the key, not the event, picks the partition.
+    officers = mirrored_table(Table.OFFICERS, by_key=True)
+    positions = mirrored_table(Table.POSITIONS)  # written by the positions app only
     assert positions.changelog_topic.get_topic_name() == positions_changelog(settings)
-    camera_store = mirrored_table(
-        "cameras",
-        lambda k, v: cameras.apply(k, None if v is None else CameraMeta.model_validate(v)),
-    )
-    history_store = mirrored_table(
-        "alert-history",
-        lambda k, v: history.forget(k) if v is None else history.record(entry_from_json(v)),
-    )
-    waiting_store = mirrored_table(  # written by each alert's partition
-        "alerts-waiting",
-        lambda k, v: board.apply(k, None if v is None else WaitingAlert.model_validate(v)),
-        by_key=True,
-    )
-    alerts_open = app.Table("alerts-open", partitions=partitions)
+    camera_store = mirrored_table(Table.CAMERAS)
+    history_store = mirrored_table(Table.HISTORY)
+    waiting_store = mirrored_table(Table.WAITING, by_key=True)  # by each alert's partition
+    alerts_open = app.Table(Table.ALERTS_OPEN.value, partitions=partitions)
     table_writes = TableWrites()
     for written in (officers, waiting_store, alerts_open, camera_store, history_store):
         table_writes.watch(written)
@@ -438,10 +173,10 @@ def build_dispatch_app(
         policy=policy_for(settings),
         zone=settings.zone,
         partitions=partitions,
-        view=view,
-        cameras=cameras,
-        history=history,
-        board=board,
+        view=views.officers,
+        cameras=views.cameras,
+        history=views.history,
+        board=views.board,
         officers=officers,
         alerts_open=alerts_open,
         waiting_store=waiting_store,
@@ -449,34 +184,24 @@ def build_dispatch_app(
         camera_store=camera_store,
     )
 
-    def delivered_here(item: Outbound, partition: int) -> list[Outbound] | None:
-        """What handling an internal message on this worker gives, when it may be handled here
-        at once instead of two topic hops later (None: send it): a claim for an officer whose
-        partition this worker owns (it is that officer's one decider either way), an answer
-        for the alert whose partition's event is being handled. Replay delivers the same way."""
-        if item.topic == "claims":
-            assert isinstance(item.message, Claim)
-            if TP(names.claims, plumbing.partition_of(item.key)) in app.consumer.assignment():
-                return dispatcher.on_claim(item.message, now_ms())
-        elif item.topic == "claim_results" and plumbing.partition_of(item.key) == partition:
-            assert isinstance(item.message, ClaimResult)
-            return dispatcher.on_claim_result(item.message, now_ms())
-        return None
+    def decides_for_officer(officer_id: str) -> bool:
+        return TP(names.claims, plumbing.partition_of(officer_id)) in app.consumer.assignment()
 
     async def send_all(out: list[Outbound], partition: int) -> None:
         """`partition`: of the event being handled (whose tables' changelogs we write to).
-        Everything that can be decided here is decided first; then the tables' writes are
-        acknowledged by the broker (TableWrites) before anything is published, so that a crash can
-        lose a message the tables remember (sent again on recovery: Dispatcher._recover), never
-        publish a decision the tables forgot (an officer told to go where nobody knows)."""
-        queue, outgoing = deque(out), []
-        while queue:
-            item = queue.popleft()
-            here = delivered_here(item, partition)
-            if here is None:
-                outgoing.append(item)
-            else:
-                queue.extend(here)
+        Everything that can be decided here is decided first (the routing table's
+        `deliver_here`, as in replay); then the tables' writes are acknowledged by the broker
+        (TableWrites) before anything is published, so that a crash can lose a message the
+        tables remember (sent again on recovery: Dispatcher._recover), never publish a decision
+        the tables forgot (an officer told to go where nobody knows)."""
+        deliver = partial(
+            deliver_here,
+            dispatcher,
+            now_ms=now_ms(),
+            decides_for_officer=decides_for_officer,
+            alert_partition=partition,
+        )
+        outgoing = settle(out, deliver)
         if not outgoing:
             return
         await table_writes.durable()
@@ -484,6 +209,11 @@ def build_dispatch_app(
             await outputs[item.topic].send(
                 key=item.key.encode(), value=to_json(item.message), partition=item.partition
             )
+
+    outputs = {
+        field: raw_topic(getattr(names, field))
+        for field in ("claims", "claim_results", "assignments", "unassigned", "events", "ticks")
+    }
 
     # -- normalising agents (raw station formats -> typed events, or the dead-letter topic) --
     alerts_copartitioned = raw_alert_partitions == partitions
@@ -499,62 +229,36 @@ def build_dispatch_app(
         await send_all(out, event.message.partition)
 
     skew = skew_for(settings)
-    plumbing.normaliser(
-        raw_topic(names.alerts_raw),
-        normalised["alerts"],
-        bounded(alert_from_raw, skew),
-        "alert_id",
-        then=dispatch_at_once,
-    )
-    plumbing.normaliser(
-        raw_topic(names.status_raw),
-        normalised["status"],
-        bounded(status_from_raw, skew),
-        "officer_id",
-    )
-    plumbing.normaliser(
-        raw_topic(names.cameras_raw),
-        normalised["cameras"],
-        bounded(camera_from_raw, skew),
-        "camera_id",
-    )
+    for raw in ("alerts_raw", "status_raw", "cameras_raw"):
+        ingest = INGEST_BY_RAW[raw]
+        plumbing.normaliser(
+            raw_topic(getattr(names, raw)),
+            raw_topic(getattr(names, ingest.normalised)),
+            bounded(ingest.parse, skew),
+            ingest.key_field,
+            then=dispatch_at_once if raw == "alerts_raw" else None,
+        )
 
-    def officer_side(event: faust.types.EventT) -> list[Outbound]:
-        topic, value = event.message.topic, event.message.value or b""
-        if topic == names.status:
-            return dispatcher.on_status(OfficerStatusChange.model_validate_json(value), now_ms())
-        if topic == names.claims:
-            return dispatcher.on_claim(Claim.model_validate_json(value), now_ms())
-        tick = Tick.model_validate_json(value)
-        return dispatcher.on_officer_tick(tick, event.message.partition)
+    # -- the inboxes: officer partitions (sole writers of each officer's status), alert
+    # partitions (owners of each alert's dispatch progress), the camera registry ------------
+    def inbox_agent(inbox: Inbox) -> None:
+        topics = INBOXES[inbox]
+        by_name = {getattr(names, topic): topic for topic in topics}
 
-    def alert_side(event: faust.types.EventT) -> list[Outbound]:
-        topic, value = event.message.topic, event.message.value or b""
-        if topic == names.alerts:
-            return dispatcher.on_alert(AlertCall.model_validate_json(value), now_ms())
-        if topic == names.claim_results:
-            return dispatcher.on_claim_result(ClaimResult.model_validate_json(value), now_ms())
-        if topic == names.backup:
-            return dispatcher.on_backup(BackupRequest.model_validate_json(value), now_ms())
-        tick = Tick.model_validate_json(value)
-        return dispatcher.on_alert_tick(tick, event.message.partition)
+        def handle_event(event: faust.types.EventT) -> list[Outbound]:
+            message = event.message
+            topic = by_name[message.topic]
+            value, partition = message.value or b"", message.partition
+            return decode_and_handle(dispatcher, inbox, topic, value, now_ms(), partition)
 
-    def camera_side(event: faust.types.EventT) -> list[Outbound]:
-        return dispatcher.on_camera(CameraMeta.model_validate_json(event.message.value or b""))
+        async def run(stream: faust.StreamT) -> None:
+            await plumbing.run_guarded(stream, handle_event, send_all)
 
-    # -- the officer partition: sole writer of each officer's status -------------------------
-    @app.agent(officer_inbox, name="officer-state")
-    async def officer_partition(stream: faust.StreamT) -> None:
-        await plumbing.run_guarded(stream, officer_side, send_all)
+        source = raw_topic(*(getattr(names, topic) for topic in topics))
+        app.agent(source, name=inbox.value)(run)
 
-    # -- the alert partition: owner of each alert's dispatch progress -----------------------
-    @app.agent(alert_inbox, name="alert-dispatch")
-    async def alert_partition(stream: faust.StreamT) -> None:
-        await plumbing.run_guarded(stream, alert_side, send_all)
-
-    @app.agent(normalised["cameras"], name="camera-registry")
-    async def camera_partition(stream: faust.StreamT) -> None:
-        await plumbing.run_guarded(stream, camera_side, send_all)
+    for inbox in Inbox:
+        inbox_agent(inbox)
 
     # -- the clock: the leader ticks every partition, timeouts run in the partitions' streams -
     @app.timer(TICK_INTERVAL_S, on_leader=True)

@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from streams.bulk.csv_files import UnreadableCsv, read_columns, read_records, render_columns
+from base.errors import UnreadableCsv
+from streams.bulk.csv_files import read_columns, read_records, render_columns
 
 cells = st.one_of(
     st.text(alphabet='ab ,"\r\n中é', max_size=6),

@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 from kafka import KafkaProducer
 
+from base.errors import MacroError
 from base.settings import Settings
 from base.topics import TopicNames
 from dashboards.build import DASHBOARD_DIR, build_dashboards, check_dashboards, write_dashboards
-from dashboards.macros import MacroError, TimeRange, expand
+from dashboards.macros import TimeRange, expand
 from dashboards.model import Dashboard, stat
 from dashboards.publish import dashboard_payload, push_dashboards
 from dashboards.validate import dashboard_errors, file_errors

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.dispatch.eta import CIRCUITY_FACTOR, SPEEDS_KMH, EtaModel, StraightLineEta, eta_seconds
+from streams.dispatch.eta import CIRCUITY_FACTOR, SPEEDS_KMH, eta_seconds
 
 distances = st.floats(0.0, 1e6)
 
@@ -43,10 +43,3 @@ def test_unknown_mode_is_rejected() -> None:
 def test_negative_or_nan_distance_is_rejected(distance_m: float) -> None:
     with pytest.raises(ValueError):
         eta_seconds(distance_m)
-
-
-def test_straight_line_model_uses_geodesic_distance() -> None:
-    model: EtaModel = StraightLineEta()
-    seconds = model.seconds((29.56, 106.55), (29.57, 106.55), mode="car")
-
-    assert seconds == pytest.approx(eta_seconds(1_108.0), rel=1e-3)

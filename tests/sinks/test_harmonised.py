@@ -12,12 +12,12 @@ import orjson
 import pytest
 from kafka import KafkaProducer
 
-from base.errors import ConfigError
+from base.errors import ConfigError, HarmoniseError
 from base.settings import Settings
 from infra.topics import ensure_topics
 from sinks.warehouse import ChdbWarehouse
 from streams.bulk import jobs as harmonise_module
-from streams.bulk.jobs import HarmoniseError, harmonise_files, harmonise_topic
+from streams.bulk.jobs import harmonise_files, harmonise_topic
 from tests.support.clients import send_json
 
 ROOT = Path(__file__).resolve().parents[2]
