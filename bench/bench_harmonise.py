@@ -34,7 +34,8 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from streams.bulk.jobs import HarmoniseOptions, HarmoniseSummary, harmonise_files  # noqa: E402
+from streams.bulk.jobs import harmonise_files  # noqa: E402
+from streams.bulk.options import HarmoniseOptions, HarmoniseSummary  # noqa: E402
 from streams.timestd.parse import SourceConvention  # noqa: E402
 
 ZONE = ZoneInfo("Asia/Shanghai")

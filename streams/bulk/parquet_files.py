@@ -27,9 +27,9 @@ def parquet_rows(path: Path) -> int:
     return int(pq.ParquetFile(path).metadata.num_rows)
 
 
-def parquet_batches(path: Path) -> Iterator[pa.RecordBatch]:
+def parquet_batches(path: Path, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
     with pq.ParquetFile(path) as file:
-        yield from file.iter_batches(batch_size=BATCH_ROWS)
+        yield from file.iter_batches(batch_size=batch_rows)
 
 
 def batch_cells(batch: pa.RecordBatch) -> list[list[bytes]]:

@@ -314,13 +314,8 @@ def harmonise(
     """Harmonise times, text and identifiers of CSV / JSON Lines / Parquet files or a topic range.
     Exit 0: every row written; 3: some rows rejected; 1: the job failed; 2: bad arguments."""
     from base.errors import ConfigError, InvalidEvent
-    from streams.bulk.jobs import (
-        HarmoniseOptions,
-        TopicRange,
-        harmonise_files,
-        harmonise_topic,
-        warehouse_table,
-    )
+    from streams.bulk.jobs import harmonise_files, harmonise_topic, warehouse_table
+    from streams.bulk.options import HarmoniseOptions, TopicRange
     from streams.timestd.parse import SourceConvention, parse_instant
 
     def names(text: str | None) -> tuple[str, ...] | None:

@@ -20,23 +20,16 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from kafka import KafkaProducer
 
-from base.errors import InvalidEvent
+from base.errors import HarmoniseError, InvalidEvent
 from base.settings import Settings
 from infra.topics import ensure_topics
-from streams.bulk import jobs as harmonise_module
-from streams.bulk.jobs import (
-    HarmoniseError,
-    HarmoniseOptions,
-    HarmoniseSummary,
-    TopicRange,
-    harmonise_files,
-    harmonise_topic,
-    is_identifier_column,
-    is_time_column,
-)
+from streams.bulk.jobs import harmonise_files, harmonise_topic
+from streams.bulk.options import HarmoniseOptions, HarmoniseSummary, TopicRange
+from streams.bulk.roles import is_identifier_column, is_time_column
 from streams.text.repair import fold_fullwidth, repair_text
 from streams.timestd.parse import SourceConvention, format_iso, parse_instant
 from tests.support.clients import consume, env_without_settings, send_json
+from tests.support.exports import unreadable_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "harmonise"
@@ -228,23 +221,13 @@ def test_csv_and_jsonl_inputs_into_one_jsonl(tmp_path: Path) -> None:
     assert summary.counts.text_repaired == 5
 
 
-def test_a_failed_job_leaves_neither_output_nor_partial_files(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    real = harmonise_module._run_task
-    calls = []
-
-    def fail_on_second_chunk(task: object) -> object:
-        calls.append(task)
-        if len(calls) == 2:
-            raise OSError(28, "No space left on device", "disk")
-        return real(task)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(harmonise_module, "_run_task", fail_on_second_chunk)
-    out = tmp_path / "out.csv"
-    with pytest.raises(HarmoniseError, match="No space left"):
-        harmonise_files([ALERTS_CSV, ALERTS_CSV], out, workers=1)
-    assert sorted(p.name for p in tmp_path.iterdir()) == []
+def test_a_failed_job_leaves_neither_output_nor_partial_files(tmp_path: Path) -> None:
+    broken = unreadable_csv(tmp_path / "unreadable")
+    out = tmp_path / "out" / "out.csv"
+    out.parent.mkdir()
+    with pytest.raises(HarmoniseError, match="unreadable CSV"):
+        harmonise_files([ALERTS_CSV, broken], out, workers=1)
+    assert sorted(p.name for p in out.parent.iterdir()) == []
 
 
 @pytest.fixture(scope="module")
@@ -303,17 +286,14 @@ def test_killed_job_leaves_no_output_and_the_next_run_cleans_up(
 # --- chunks, workers and the library -----------------------------------------------------------
 
 
-def test_chunk_boundaries_inside_quoted_newlines_change_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_chunk_boundaries_inside_quoted_newlines_change_nothing(tmp_path: Path) -> None:
     source = tmp_path / "quoted.csv"
     lines = ['id,ts,"note, with comma"']
     lines += [f'{n},2022-10-15 15:{n % 60:02d}:00,"a ""q""\nline {n}\n,end"' for n in range(400)]
     source.write_text("\n".join(lines) + "\n")
     whole = harmonise_files([source], tmp_path / "whole.csv", workers=1)
-    monkeypatch.setattr(harmonise_module, "CHUNK_BYTES", 97)
 
-    chunked = harmonise_files([source], tmp_path / "chunked.csv", workers=2)
+    chunked = harmonise_files([source], tmp_path / "chunked.csv", workers=2, chunk_bytes=97)
 
     assert whole.counts.rows_in == chunked.counts.rows_in == 400
     assert chunked.rows_rejected == 0

@@ -1,4 +1,4 @@
-"""Parquet in and out of `smart-station harmonise` (streams/harmonise_parquet.py): a Parquet
+"""Parquet in and out of `smart-station harmonise` (streams/bulk/parquet_files.py): a Parquet
 input harmonises exactly like the same CSV, a Parquet output holds what the CSV output holds
 (input columns as strings, `<time>_utc_ms` as int64), read and written a batch at a time."""
 
@@ -12,7 +12,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from base.errors import ConfigError
-from streams.bulk import parquet_files as harmonise_parquet
 from streams.bulk.jobs import harmonise_files
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,14 +26,13 @@ def csv_as_parquet(source: Path, target: Path, row_group_size: int = 3) -> None:
     pq.write_table(table, target, row_group_size=row_group_size)
 
 
-def test_parquet_input_harmonises_like_the_same_csv(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_parquet_input_harmonises_like_the_same_csv(tmp_path: Path) -> None:
     csv_as_parquet(ALERTS_CSV, tmp_path / "alerts.parquet")
-    monkeypatch.setattr(harmonise_parquet, "BATCH_ROWS", 2)  # several batches, in order
 
     from_csv = harmonise_files([ALERTS_CSV], tmp_path / "a.csv", workers=1)
-    from_parquet = harmonise_files([tmp_path / "alerts.parquet"], tmp_path / "b.csv", workers=1)
+    from_parquet = harmonise_files(
+        [tmp_path / "alerts.parquet"], tmp_path / "b.csv", workers=1, batch_rows=2
+    )  # several batches, in order
 
     assert from_csv.counts == from_parquet.counts
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()

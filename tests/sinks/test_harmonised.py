@@ -16,9 +16,9 @@ from base.errors import ConfigError, HarmoniseError
 from base.settings import Settings
 from infra.topics import ensure_topics
 from sinks.warehouse import ChdbWarehouse
-from streams.bulk import jobs as harmonise_module
 from streams.bulk.jobs import harmonise_files, harmonise_topic
 from tests.support.clients import send_json
+from tests.support.exports import unreadable_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 ALERTS_CSV = ROOT / "tests" / "data" / "harmonise" / "alerts.csv"
@@ -75,26 +75,15 @@ def test_a_rerun_replaces_the_rows_instead_of_adding_them(
     assert [t["name"] for t in tables] == ["alerts"]
 
 
-def test_a_failed_run_leaves_the_table_as_it_was(
-    store: ChdbWarehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_failed_run_leaves_the_table_as_it_was(store: ChdbWarehouse, tmp_path: Path) -> None:
     target = Path("warehouse:alerts")
     harmonise_files([ALERTS_CSV], target, rejects=tmp_path / "r.jsonl", warehouse=store)
     before = table_rows(store, "alerts")
-    real_run_task = harmonise_module._run_task
-    calls = []
+    broken = unreadable_csv(tmp_path / "unreadable")
 
-    def fail_on_second_chunk(task: object) -> object:
-        calls.append(task)
-        if len(calls) == 2:
-            raise HarmoniseError("disk full")
-        return real_run_task(task)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(harmonise_module, "_run_task", fail_on_second_chunk)
-
-    with pytest.raises(HarmoniseError, match="disk full"):
+    with pytest.raises(HarmoniseError, match="unreadable CSV"):
         harmonise_files(
-            [ALERTS_CSV, ALERTS_CSV],
+            [ALERTS_CSV, broken],
             target,
             rejects=tmp_path / "r.jsonl",
             warehouse=store,
