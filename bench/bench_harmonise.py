@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from streams.bulk.jobs import harmonise_files  # noqa: E402
 from streams.bulk.options import HarmoniseOptions, HarmoniseSummary  # noqa: E402
-from streams.timestd.parse import SourceConvention  # noqa: E402
+from streams.timestd import SourceConvention  # noqa: E402
 
 ZONE = ZoneInfo("Asia/Shanghai")
 START = datetime(2022, 1, 1, tzinfo=ZONE)

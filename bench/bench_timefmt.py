@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from base.errors import InvalidEvent  # noqa: E402
-from streams.timestd.parse import SourceConvention, parse_instant  # noqa: E402
+from streams.timestd import SourceConvention, parse_instant  # noqa: E402
 
 CORPUS = ROOT / "tests" / "data" / "time_corpus.csv"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

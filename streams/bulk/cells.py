@@ -11,11 +11,8 @@ from base.errors import (
 )
 from streams.bulk.options import MEMO_SIZE, REPEAT_SAMPLE, HarmoniseOptions
 from streams.text.repair import fold_fullwidth, repair_text
+from streams.timestd import Instant, parse_instant
 from streams.timestd.columns import read_column
-from streams.timestd.parse import (
-    Instant,
-    parse_instant,
-)
 
 
 class Cells:

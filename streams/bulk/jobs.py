@@ -104,10 +104,7 @@ from streams.bulk.reading import (
     record_blocks,
 )
 from streams.bulk.render import Spec, Task, parquet_schema
-from streams.timestd.parse import (
-    MIN_EPOCH_MS,
-    format_iso,
-)
+from streams.timestd import MIN_EPOCH_MS, format_iso
 
 log = logging.getLogger(__name__)
 

@@ -6,10 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
-from streams.timestd.parse import (
-    DEFAULT_ZONE,
-    SourceConvention,
-)
+from streams.timestd import DEFAULT_ZONE, SourceConvention
 
 Format = Literal["csv", "jsonl", "parquet"]
 M = TypeVar("M")

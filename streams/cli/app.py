@@ -316,7 +316,7 @@ def harmonise(
     from base.errors import ConfigError, InvalidEvent
     from streams.bulk.jobs import harmonise_files, harmonise_topic, warehouse_table
     from streams.bulk.options import HarmoniseOptions, TopicRange
-    from streams.timestd.parse import SourceConvention, parse_instant
+    from streams.timestd import SourceConvention, parse_instant
 
     def names(text: str | None) -> tuple[str, ...] | None:
         return None if text is None else tuple(n.strip() for n in text.split(",") if n.strip())

@@ -34,7 +34,7 @@ from schemas.events import (
     WaitingAlert,
 )
 from streams.dispatch.eta import eta_seconds
-from streams.timestd.parse import format_iso
+from streams.timestd import format_iso
 
 DEFAULT_UNITS_BY_PRIORITY: Mapping[int, int] = MappingProxyType({1: 2, 2: 1, 3: 1, 4: 1, 5: 1})
 AssignmentReason = Literal["dispatch", "backup", "reassignment"]

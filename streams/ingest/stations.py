@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from base.settings import StationSettings
-from streams.timestd.parse import Instant, SourceConvention, parse_instant
+from streams.timestd import Instant, SourceConvention, parse_instant
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,14 +16,9 @@ from functools import cache
 import numpy as np
 import numpy.typing as npt
 
-from streams.timestd.parse import (
-    MAX_EPOCH_MS,
-    MIN_EPOCH_MS,
-    FieldShape,
-    SourceConvention,
-    field_shapes,
-    zone_offsets,
-)
+from streams.timestd.instant import MAX_EPOCH_MS, MIN_EPOCH_MS, SourceConvention
+from streams.timestd.shapes import FieldShape, field_shapes
+from streams.timestd.zones import zone_offsets
 
 Ints = npt.NDArray[np.int64]
 Digits = npt.NDArray[np.int16]  # bytes - '0'

@@ -27,7 +27,7 @@ from streams.bulk.jobs import harmonise_files, harmonise_topic
 from streams.bulk.options import HarmoniseOptions, HarmoniseSummary, TopicRange
 from streams.bulk.roles import is_identifier_column, is_time_column
 from streams.text.repair import fold_fullwidth, repair_text
-from streams.timestd.parse import SourceConvention, format_iso, parse_instant
+from streams.timestd import SourceConvention, format_iso, parse_instant
 from tests.support.clients import consume, env_without_settings, send_json
 from tests.support.exports import unreadable_csv
 

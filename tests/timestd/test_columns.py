@@ -14,8 +14,8 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from base.errors import InvalidEvent
+from streams.timestd import SourceConvention, format_iso, parse_instant, zone_offsets
 from streams.timestd.columns import read_column
-from streams.timestd.parse import SourceConvention, format_iso, parse_instant, zone_offsets
 
 ZONES = ["Asia/Shanghai", "America/New_York", "Europe/London", "Australia/Lord_Howe", "UTC"]
 CONVENTIONS = [

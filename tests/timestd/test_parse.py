@@ -16,18 +16,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from base.errors import ConfigError, InvalidEvent, Reason
-from streams.timestd.parse import (
-    _NO_CONVENTION,
+from streams.timestd import (
     MAX_EPOCH_MS,
     MIN_EPOCH_MS,
     Instant,
     SourceConvention,
-    _Context,
-    _parse_text,
-    _zone_table,
     format_iso,
     parse_instant,
 )
+from streams.timestd.instant import NO_CONVENTION
+from streams.timestd.parse import parse_text
+from streams.timestd.readings import Context
+from streams.timestd.zones import zone_table
 
 CORPUS = Path(__file__).parent.parent / "data" / "time_corpus.csv"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -522,8 +522,8 @@ def outcome(read: Callable[[], Instant]) -> Instant | tuple[Reason, str]:
 def test_common_shapes_read_as_the_general_path_reads_them(
     value: str, zone: str, convention: SourceConvention | None
 ) -> None:
-    context = _Context(_zone_table(zone), zone, convention or _NO_CONVENTION, ms(REF), 3_600_000)
-    general = outcome(lambda: _parse_text(value, context))
+    context = Context(zone_table(zone), zone, convention or NO_CONVENTION, ms(REF), 3_600_000)
+    general = outcome(lambda: parse_text(value, context))
     assert outcome(
         lambda: parse(value, zone=zone, convention=convention, reference_ms=ms(REF))
     ) == (general)
@@ -540,8 +540,8 @@ def test_common_shapes_read_as_the_general_path_reads_them(
 def test_date_clock_shapes_read_as_the_general_path_reads_them(
     value: str, zone: str, convention: SourceConvention | None
 ) -> None:
-    context = _Context(_zone_table(zone), zone, convention or _NO_CONVENTION, ms(REF), 3_600_000)
-    general = outcome(lambda: _parse_text(value, context))
+    context = Context(zone_table(zone), zone, convention or NO_CONVENTION, ms(REF), 3_600_000)
+    general = outcome(lambda: parse_text(value, context))
     assert outcome(
         lambda: parse(value, zone=zone, convention=convention, reference_ms=ms(REF))
     ) == (general)
