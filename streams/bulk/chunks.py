@@ -59,9 +59,9 @@ def _harmonise_parquet(task: Task) -> ChunkResult:
 
 def _harmonise_table(spec: Spec, header: tuple[str, ...], table: _CsvChunk) -> ChunkResult:
     """A chunk column by column, cells as UTF-8 bytes: each time column is read at once
-    (timecolumns), rows with a bad time are set aside, text columns repaired value by distinct
-    value, and the kept rows written. Rows keep their order; rejects are written in row order
-    whatever their reason."""
+    (streams.timestd.columns), rows with a bad time are set aside, text columns repaired value
+    by distinct value, and the kept rows written. Rows keep their order; rejects are written in
+    row order whatever their reason."""
     plan = csv_plan(spec, header)
     cells = cells_for(spec.options)
     out = Renderer(spec)

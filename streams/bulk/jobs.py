@@ -30,7 +30,7 @@ Decisions the tests pin down:
 - Rejects: the original columns, untouched, then `reason` and `message` (`reject_reason` and
   `reject_message` when the input has a column so named). A line that is not a JSON object becomes
   `{"line": ..., "reason", "message"}` (in a CSV rejects file: the line goes in the message).
-- Parquet (harmonise_parquet): every input column is read as text, nulls as empty; the output
+- Parquet (parquet_files): every input column is read as text, nulls as empty; the output
   has the input columns as strings and `<column>_utc_ms` as int64, like a CSV output's columns;
   its rejects are JSON Lines. `warehouse:TABLE` (sinks/harmonised) gets the same columns (String,
   Int64) and is replaced whole when the job ends; from a topic range, the columns are the first
@@ -40,10 +40,11 @@ Decisions the tests pin down:
   flight. Output and rejects are written to `.<name>.partial-<pid>` beside them and renamed into
   place when the job ends; a partial file left by a killed job is removed by the next job writing
   the same file.
-- A CSV or Parquet chunk is harmonised column by column, cells as UTF-8 bytes (harmonise_csv reads
-  and writes them as the csv module would): time columns through timecolumns (the common shapes
-  at once, the rest through parse_instant, so every value reads exactly as parse_instant reads
-  it), text through memoised repair of the distinct non-ASCII values. JSON objects go one by one.
+- A CSV or Parquet chunk is harmonised column by column, cells as UTF-8 bytes (csv_files reads
+  and writes them as the csv module would): time columns through streams.timestd.columns (the
+  common shapes at once, the rest through parse_instant, so every value reads exactly as
+  parse_instant reads it), text through memoised repair of the distinct non-ASCII values. JSON
+  objects go one by one.
 """
 
 from __future__ import annotations

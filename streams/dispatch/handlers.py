@@ -1,6 +1,7 @@
 """The dispatch flow as plain handlers: each takes one decoded message (and the time) and
-returns what to send. The Faust agents in streams/app.py and the broker-free replay
-(streams/replay.py) call the same handlers, so a replay reproduces the live decisions."""
+returns what to send. The Faust agents in streams/pipeline/apps.py and the broker-free
+replay (streams/dispatch/replay.py) call the same handlers, through the one routing table
+(streams/dispatch/routing.py), so a replay reproduces the live decisions."""
 
 from __future__ import annotations
 
@@ -317,7 +318,7 @@ class Dispatcher:
         alert is announced again, and officers booked but not yet acknowledged are told their
         assignment again (their app drops it by
         `assignment_id` if it came through). Tables were written before anything was published
-        (streams/app.py), so nothing published is missing from them."""
+        (streams/pipeline/apps.py), so nothing published is missing from them."""
         out: list[Outbound] = []
         handled_here = self._handled_before_tick.pop(partition, set())
         for alert_id in list(self.alerts_open.keys()):

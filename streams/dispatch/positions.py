@@ -2,8 +2,8 @@
 time, and deciding which positions are worth replicating.
 
 Pings are the bulk of the traffic (every officer, every few seconds), so they have a worker of
-their own (the positions app in streams/app.py): dispatch never queues behind them. That worker
-is the sole writer of the positions table (its app's `officers` table, changelog
+their own (the positions app in streams/pipeline/apps.py): dispatch never queues behind them.
+That worker is the sole writer of the positions table (its app's `officers` table, changelog
 `<app_id>-positions-officers-changelog`); every dispatch worker mirrors the table into its
 OfficerView. A position is written when the officer changes H3 cell, or when the written one is
 `interval_ms` old: the dispatch workers see each officer within one cell and one interval of

@@ -1,5 +1,6 @@
 """Officers' raw events: GPS pings and status changes from the officers' app, validated and
-normalised (positions are folded in streams/positions.py, status in streams/dispatch.py)."""
+normalised (positions are folded in streams/dispatch/positions.py, status in
+streams/dispatch/rules.py)."""
 
 from __future__ import annotations
 

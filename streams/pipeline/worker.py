@@ -1,5 +1,5 @@
 """Running the pipeline's Faust workers: the dispatch app and the positions app (see
-streams/app.py), each in its own process."""
+streams/pipeline/apps.py), each in its own process."""
 
 from __future__ import annotations
 

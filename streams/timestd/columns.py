@@ -1,10 +1,10 @@
 """Time normalisation of a whole column at once: the common shapes of parse_instant's fast path
 (ISO 8601 with or without offset, Y/M/D and D/M/Y with a clock, compact stamps, epochs, and the
-Chinese, month-name and 12-hour forms timefmt lists) read with numpy, a chunk at a time. A value
-is settled here only when `timefmt.parse_instant` would give it one reading with no context
+Chinese, month-name and 12-hour forms the parser lists) read with numpy, a chunk at a time. A value
+is settled here only when `parse_instant` would give it one reading with no context
 needed; anything else (another shape, an invalid field, a DST gap or fold, an instant out of
 range, a day/month order to settle) is left unsettled for parse_instant, which decides it and
-words its error exactly as for a single value. tests/test_timecolumns.py holds the two to that.
+words its error exactly as for a single value. tests/timestd/test_columns.py holds the two to that.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class ColumnTimes:
     """One entry per value; at the `unsettled` indices the entries are placeholders."""
 
     utc_ms: list[int]
-    iso: list[bytes]  # the standard form (timefmt.format_iso), ASCII
+    iso: list[bytes]  # the standard form (format_iso), ASCII
     utc_ms_text: list[bytes]  # utc_ms in decimal, ASCII
     labels: list[str]  # Instant.source_format
     unsettled: list[int]
@@ -44,7 +44,7 @@ class ColumnTimes:
 
 # --- shapes ------------------------------------------------------------------------------------
 
-# A value's shape is its bytes with every ASCII digit made '9' (as in timefmt). Each shape here
+# A value's shape is its bytes with every ASCII digit made '9' (as in shapes.py). Each shape here
 # is written with letters for the digits of its fields: y m d year, month, day; a b the first
 # and second number of a D/M or M/D date; h i s the clock; f a fraction of a second; H M the
 # offset's hours and minutes; e epoch seconds, E epoch milliseconds. Anything else is literal.
@@ -56,7 +56,7 @@ class _Shape:
     label: str  # Instant.source_format; "day_month" is dmy or mdy, value by value
     fields: dict[str, tuple[int, int]]  # letter -> [start, stop) in bytes
     offset: str = "zone"  # "zone" (a wall time of the station zone), "utc" (Z), "+" or "-"
-    kind: str | None = None  # the day-period marker's (timefmt.FieldShape)
+    kind: str | None = None  # the day-period marker's (shapes.FieldShape)
     month_number: int = 0  # a month named, not numbered
     fixed_minute: int = 0  # no minutes written: o'clock, or 30 for 半
     either_order: bool = False  # a numeric date that may be day-first
@@ -79,7 +79,7 @@ class _Shape:
 
     @classmethod
     def of_fields(cls, found: FieldShape) -> _Shape:
-        """From one of timefmt's sliced shapes: character positions become byte positions."""
+        """From one of the parser's sliced shapes: character positions become byte positions."""
         text = found.shape
 
         def at(position: int) -> int:
@@ -98,9 +98,9 @@ class _Shape:
 
 
 def _known_shapes() -> list[_Shape]:
-    """The shapes parse_instant reads on its fast path (timefmt's common shapes): ISO 8601 and
+    """The shapes parse_instant reads on its fast path (the parser's common shapes): ISO 8601 and
     other numeric dates and epochs written out here, the Chinese, month-name and 12-hour ones
-    taken from timefmt."""
+    taken from shapes.py."""
     shapes = [_Shape.of("yyyy-mm-dd", "date_only"), _Shape.of("yyyymmdd", "date_only")]
     clocks = ["hh:ii", "hh:ii:ss"]
     fractions = [f"hh:ii:ss{mark}{'f' * size}" for mark in ".," for size in range(1, 10)]
@@ -224,7 +224,7 @@ class _Zone:
 
     def to_utc(self, local_s: Ints) -> tuple[Ints, Mask]:
         """UTC seconds of wall times `local_s`, and where there is exactly one (not in a DST gap
-        or fold): the rule of timefmt's zone table, value by value."""
+        or fold): the rule of the parser's zone table, value by value."""
         if self.fixed is not None:
             return local_s - self.fixed, np.ones(local_s.shape, dtype=bool)
         earlier = self.offset_at(local_s - self.max_offset)
@@ -361,7 +361,7 @@ def _read_dates(
 
 
 def _hour24(kind: Ints, hour: Ints) -> tuple[Ints, Mask]:
-    """timefmt's reading of an hour under a day-period marker (_KINDS; 24: the midnight ending
+    """the parser's reading of an hour under a day-period marker (_KINDS; 24: the midnight ending
     the day), and where the pair is possible."""
     none, am, pm, noon, evening, night = (kind == code for code in range(len(_KINDS)))
     ok = (hour <= 23) & ~((hour > 12) & am) & ~((hour == 0) & ~(am | night | none))
@@ -502,7 +502,7 @@ def _four_digits() -> Bytes:
 
 
 def _suffix_texts(offsets: Ints) -> Bytes:
-    """`±HH:MM` by offset, as timefmt writes it (seconds of an offset dropped)."""
+    """`±HH:MM` by offset, as zones.py writes it (seconds of an offset dropped)."""
     minutes = np.abs(offsets) // 60
     sign = np.where(offsets < 0, ord("-"), ord("+")).astype(np.uint8)[:, None]
     return _text([sign, _digits(minutes // 60, 2), b":", _digits(minutes % 60, 2)], len(offsets))
@@ -517,7 +517,7 @@ _DECIMAL_ROW = np.dtype(
 
 
 def _iso_texts(utc_ms: Ints, tz: _Zone) -> list[bytes]:
-    """The standard form (timefmt.format_iso) of in-range instants, built as one block of
+    """The standard form (format_iso) of in-range instants, built as one block of
     rows `YYYY-MM-DDTHH:MM:SS.mmm±HH:MM`, then `.000` dropped (ms only when non-zero)."""
     seconds, ms = np.divmod(utc_ms, 1000)
     which = tz.offset_index(seconds)

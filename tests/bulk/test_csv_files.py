@@ -1,4 +1,4 @@
-"""streams/harmonise_csv.py: records read and rows written exactly as Python's csv module reads
+"""streams/bulk/csv_files.py: records read and rows written exactly as Python's csv module reads
 and writes them, whatever the cells hold (quotes, commas, line breaks, blank lines, CRLF)."""
 
 from __future__ import annotations

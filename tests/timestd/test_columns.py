@@ -1,4 +1,4 @@
-"""streams/timecolumns.py: every value the column reader settles must be exactly what
+"""streams/timestd/columns.py: every value the column reader settles must be exactly what
 `parse_instant` makes of it (instant, text, label, not inferred), whatever the zone, convention
 or reference; generated values cover every shape it reads, DST gaps and folds, and impossible
 fields."""
