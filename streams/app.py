@@ -47,7 +47,7 @@ from streams.errors import InvalidEvent, Reason
 from streams.officer_view import OfficerView
 from streams.officers import ping_from_raw, status_from_raw
 from streams.positions import PositionKeeper
-from streams.rawfields import STATION_NAMES, decode_json_object, first_present
+from streams.rawfields import STATION_NAMES, first_present
 from streams.settings import Settings
 from streams.skew import SkewBound, bounded
 from streams.stations import StationBook
@@ -202,7 +202,7 @@ class Plumbing:
         station = ""
         with contextlib.suppress(InvalidEvent):
             station = str(
-                first_present(decode_json_object(message.value or b""), STATION_NAMES) or ""
+                first_present(self.stations.decode_event(message.value or b""), STATION_NAMES) or ""
             )
         headers = {
             "reason": error.reason.value,
@@ -238,7 +238,7 @@ class Plumbing:
                 message = event.message
                 try:
                     parsed = parse(
-                        decode_json_object(message.value or b""),
+                        stations.decode_event(message.value or b""),
                         stations=stations,
                         resolution=resolution,
                         reference_ms=int(message.timestamp * 1000),
