@@ -3,13 +3,15 @@ them, CLI flags override both."""
 
 from __future__ import annotations
 
+import codecs
 import json
 from pathlib import Path
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "SMART_STATION_"
+_JSON_PUNCTUATION = '{}[]:,"0123456789.-+eE truefalsnul'
 
 
 class StationSettings(BaseModel):
@@ -21,6 +23,25 @@ class StationSettings(BaseModel):
     zone: str | None = None
     day_first: bool | None = None
     twelve_hour: bool | None = None
+    encoding: str | None = None  # of the bytes its systems send (GBK, GB18030, Big5...): not UTF-8
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str | None) -> str | None:
+        """The codec's own name; None for UTF-8. JSON must read the same in it as in ASCII."""
+        if value is None:
+            return None
+        try:
+            name = codecs.lookup(value).name
+        except LookupError as exc:
+            raise ValueError(f"unknown encoding {value!r}") from exc
+        try:
+            same = _JSON_PUNCTUATION.encode(name) == _JSON_PUNCTUATION.encode("ascii")
+        except UnicodeError:
+            same = False
+        if not same:
+            raise ValueError(f"encoding {value!r} does not write JSON as ASCII does")
+        return None if name == "utf-8" else name
 
 
 class Settings(BaseSettings):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from functools import partial
+from typing import Any
 
 import faust
 from faust.types import TP
@@ -38,13 +39,13 @@ from streams.dispatch.routing import (
 from streams.ingest.skew import bounded
 from streams.pipeline.plumbing import (
     Plumbing,
-    TableWrites,
     new_app,
     now_ms,
     policy_for,
     skew_for,
     to_json,
 )
+from streams.pipeline.table_writes import MirroredTable, TableWrites
 
 log = logging.getLogger(__name__)
 
@@ -138,23 +139,26 @@ def build_dispatch_app(
 
     # -- tables: global ones are replayed by every worker into in-memory views -------------
     views = Views.empty(settings.h3_resolution, plumbing.partition_of)
+    table_writes = TableWrites(app)
 
     def mirrored_table(table: Table, *, by_key: bool = False) -> faust.types.TableT:
-        """A GlobalTable whose changelog (recovery and other workers' writes) feeds its view."""
-
-        async def on_changelog(event: faust.types.EventT) -> None:
-            key = event.key.decode() if isinstance(event.key, bytes) else str(event.key)
-            views.apply(table, key, event.value)
-
+        """A global table whose changelog (recovery and other workers' writes) feeds its view."""
         # The positions mirror lands on the positions app's changelog (see POSITIONS_MIRROR).
         name = POSITIONS_MIRROR if table is Table.POSITIONS else table.value
-        return app.GlobalTable(
-            name,
+        mirrored = MirroredTable(
+            app,
+            name=name,
+            beacon=app.tables.beacon,
             partitions=partitions,
+            is_global=True,
             recovery_buffer_size=1,
-            on_changelog_event=on_changelog,
+            standby_buffer_size=1,
             use_partitioner=by_key,
+            mirror=partial(views.apply, table),
+            writes=table_writes,
         )
+        app.tables.add(mirrored)
+        return mirrored
 
     # An officer's status is written by whichever agent of the owning worker decides (claims
     # may be decided inline, below): the key, not the event, picks the partition.
@@ -165,9 +169,16 @@ def build_dispatch_app(
     history_store = mirrored_table(Table.HISTORY)
     waiting_store = mirrored_table(Table.WAITING, by_key=True)  # by each alert's partition
     alerts_open = app.Table(Table.ALERTS_OPEN.value, partitions=partitions)
-    table_writes = TableWrites()
     for written in (officers, waiting_store, alerts_open, camera_store, history_store):
         table_writes.watch(written)
+
+    @app.on_partitions_revoked.connect
+    async def settle_table_writes(sender: Any, /, *_: Any, signal: Any, **__: Any) -> None:
+        """The next owner of a partition recovers its tables up to the changelog's end as it
+        is when the rebalance completes: every write this worker made (agents have finished
+        their events by now) must be acknowledged before it rejoins the group, or the next
+        owner decides from a view without them (an officer booked twice after a `kill -9`)."""
+        await table_writes.durable()
 
     dispatcher = Dispatcher(
         policy=policy_for(settings),
@@ -190,7 +201,7 @@ def build_dispatch_app(
     async def send_all(out: list[Outbound], partition: int) -> None:
         """`partition`: of the event being handled (whose tables' changelogs we write to).
         Everything that can be decided here is decided first (the routing table's
-        `deliver_here`, as in replay); then the tables' writes are acknowledged by the broker
+        `deliver_here`, as in replay); then the tables' writes are handed to the Kafka client
         (TableWrites) before anything is published, so that a crash can lose a message the
         tables remember (sent again on recovery: Dispatcher._recover), never publish a decision
         the tables forgot (an officer told to go where nobody knows)."""
@@ -202,9 +213,7 @@ def build_dispatch_app(
             alert_partition=partition,
         )
         outgoing = settle(out, deliver)
-        if not outgoing:
-            return
-        await table_writes.durable()
+        await table_writes.hand_over()
         for item in outgoing:
             await outputs[item.topic].send(
                 key=item.key.encode(), value=to_json(item.message), partition=item.partition
@@ -225,7 +234,7 @@ def build_dispatch_app(
             out = dispatcher.on_alert(alert, now_ms())
         except Exception:  # not lost: its normalised copy takes the two-hop way
             log.exception("alert %s: dispatch where normalised failed", alert.alert_id)
-            return
+            out = []
         await send_all(out, event.message.partition)
 
     skew = skew_for(settings)

@@ -1,10 +1,9 @@
-"""What both Faust apps are built from: the app itself (its transport and settings), the barrier
-on table writes, raw topics, dead letters, normalising agents and guarded agents. The topology
+"""What both Faust apps are built from: the app itself (its transport and settings), raw topics,
+dead letters, normalising agents and guarded agents (table writes: table_writes.py). The topology
 that uses them is in streams/pipeline/apps.py."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -21,7 +20,7 @@ from base.topics import TopicNames
 from schemas.events import DeadLetterHeaders
 from streams.dispatch import rules as dispatch
 from streams.dispatch.handlers import Outbound, partition_for
-from streams.ingest.fields import STATION_NAMES, decode_json_object, first_present
+from streams.ingest.fields import STATION_NAMES, first_present
 from streams.ingest.skew import SkewBound
 from streams.ingest.stations import StationBook
 from streams.pipeline.transport import LowLatencyTransport
@@ -98,36 +97,6 @@ def new_app(
     )
 
 
-class TableWrites:
-    """The changelog writes of an app's tables that the broker has not acknowledged yet. Faust
-    queues them in its producer buffer, whose flush returns once the queue is empty although
-    the last write it took may not have reached the Kafka client: waiting for the writes' own
-    futures is the only barrier that holds (a `kill -9` right after publishing otherwise lost a
-    booking whose assignment had gone out)."""
-
-    def __init__(self) -> None:
-        self._pending: list[asyncio.Future[Any]] = []
-
-    def watch(self, table: faust.types.TableT) -> None:
-        topic = table.changelog_topic
-        send_soon = topic.send_soon
-
-        def send_soon_watched(**kwargs: Any) -> Any:
-            future = send_soon(**kwargs)
-            if len(self._pending) > 1024:  # writes of events that published nothing
-                self._pending = [f for f in self._pending if not f.done()]
-            self._pending.append(future)
-            return future
-
-        topic.send_soon = send_soon_watched  # type: ignore[method-assign]
-
-    async def durable(self) -> None:
-        """Return once every write made so far is acknowledged (raises if one failed)."""
-        pending, self._pending = self._pending, []
-        if pending:
-            await asyncio.gather(*pending)
-
-
 class Plumbing:
     """What both apps' agents share: raw topics, dead letters, normalising and guarded agents."""
 
@@ -160,7 +129,9 @@ class Plumbing:
         """The original bytes untouched, the why in headers (`DeadLetterHeaders`)."""
         message = event.message
         await self.deadletter.send(
-            key=message.key, value=message.value, headers=dead_letter_headers(message, error)
+            key=message.key,
+            value=message.value,
+            headers=dead_letter_headers(message, error, self.stations),
         )
 
     def normaliser(
@@ -182,7 +153,7 @@ class Plumbing:
                 message = event.message
                 try:
                     parsed = parse(
-                        decode_json_object(message.value or b""),
+                        stations.decode_event(message.value or b""),
                         stations=stations,
                         resolution=resolution,
                         reference_ms=int(message.timestamp * 1000),
@@ -214,17 +185,19 @@ class Plumbing:
                 out = handle(event)
             except Exception as exc:
                 await self.dead_letter(event, invalid_event(exc))
-                continue
+                out = []  # what it wrote to tables before failing still goes out
             await send_all(out, event.message.partition)
 
 
 def dead_letter_headers(
-    message: faust.types.tuples.Message, error: InvalidEvent
+    message: faust.types.tuples.Message, error: InvalidEvent, stations: StationBook
 ) -> list[tuple[str, bytes]]:
     """The headers of the dead letter of `message`, built from the published model."""
     station = ""
     with contextlib.suppress(InvalidEvent):
-        station = str(first_present(decode_json_object(message.value or b""), STATION_NAMES) or "")
+        station = str(
+            first_present(stations.decode_event(message.value or b""), STATION_NAMES) or ""
+        )
     headers = DeadLetterHeaders(
         reason=error.reason,
         message=error.message[:1000],
