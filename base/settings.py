@@ -100,6 +100,12 @@ class Settings(BaseSettings):
     event_max_behind_s: float = Field(
         default=3 * 86400.0, gt=0, description="Events dated further behind now: out_of_range."
     )
+    event_max_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        le=900_000,
+        description="Raw events larger than this are dead-lettered oversized.",
+    )
     position_max_age_s: float = Field(default=300.0, gt=0)
     position_write_interval_s: float = Field(
         default=10.0,
