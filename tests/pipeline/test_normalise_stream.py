@@ -71,6 +71,7 @@ def test_malformed_events_go_to_dead_letters_and_good_ones_are_normalised(
             producer.send(topics.gps_raw, value=value)
         producer.send(topics.alerts_raw, value=alert)
         producer.send(topics.status_raw, value=bad_status)
+        producer.send(topics.status_raw, value=b"")
         producer.send(topics.status_raw, value=status)
         producer.send(topics.cameras_raw, value=camera)
         producer.send(topics.backup, key=b"AL-404", value=b"not a backup request")
@@ -79,7 +80,7 @@ def test_malformed_events_go_to_dead_letters_and_good_ones_are_normalised(
         alerts = consume(kafka_bootstrap, topics.alerts, until=lambda r: len(r) >= 1)
         statuses = consume(kafka_bootstrap, topics.status, until=lambda r: len(r) >= 1)
         cameras = consume(kafka_bootstrap, topics.cameras, until=lambda r: len(r) >= 1)
-        dead = consume(kafka_bootstrap, topics.deadletter, until=lambda r: len(r) >= 6, raw=True)
+        dead = consume(kafka_bootstrap, topics.deadletter, until=lambda r: len(r) >= 7, raw=True)
     finally:
         worker.stop()
 
@@ -105,6 +106,7 @@ def test_malformed_events_go_to_dead_letters_and_good_ones_are_normalised(
         ambiguous,
         from_2099,
         bad_status,
+        b"",
     }  # original bytes, untouched
     reasons = {value: dict(record.headers)["reason"].decode() for value, record in by_value.items()}
     assert reasons == {
@@ -113,6 +115,7 @@ def test_malformed_events_go_to_dead_letters_and_good_ones_are_normalised(
         ambiguous: "ambiguous_time",
         from_2099: "out_of_range",
         bad_status: "invalid_field",
+        b"": "empty",
         b"not a backup request": "invalid_field",  # the dispatch agent keeps going too
     }
     headers = dict(by_value[impossible].headers)
