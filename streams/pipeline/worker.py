@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import logging
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import faust
 
+from base.logs import limit_repeats
 from base.settings import Settings, settings_env
 from infra.topics import ensure_topics, partition_count
 from streams.pipeline.apps import build_dispatch_app, build_positions_app
@@ -60,6 +62,10 @@ def run_worker(settings: Settings, role: Role = Role.ALL) -> None:
 
 
 class PipelineWorker(faust.Worker):
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        super().on_setup_root_logger(logger, level)
+        limit_repeats(logger)  # a broker outage: one line per kind per window, with a count
+
     async def on_startup_finished(self) -> None:
         await super().on_startup_finished()
         # Everything built so far (Faust's services, recovered tables and views) lives as long
