@@ -9,6 +9,7 @@ from base.errors import ConfigError, StackError
 from base.settings import Settings
 from base.topics import TopicNames
 from infra.broker import EmbeddedBroker
+from infra.folders import keep_state_private
 from infra.topics import ensure_topics
 from sinks.warehouse import Warehouse, open_warehouse
 
@@ -58,7 +59,11 @@ def prepare_topics(settings: Settings, bootstrap: str) -> TopicNames:
 
 
 def warehouse_for(settings: Settings) -> Warehouse:
+    """The configured ClickHouse server, or the embedded warehouse in this process: from here on
+    the process creates private files (chDB writes its parts itself, as it goes)."""
     url = settings.clickhouse_url.get_secret_value() if settings.clickhouse_url else None
+    if url is None:
+        keep_state_private()
     return open_warehouse(
         warehouse_dir=settings.warehouse_dir,
         database=settings.warehouse_database,
