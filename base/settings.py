@@ -10,6 +10,8 @@ from pathlib import Path
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from base.addresses import check_host_ports, check_http_url
+
 ENV_PREFIX = "SMART_STATION_"
 _JSON_PUNCTUATION = '{}[]:,"0123456789.-+eE truefalsnul'
 
@@ -124,6 +126,18 @@ class Settings(BaseSettings):
         description="Consumer group session timeout: how long a crashed worker's partitions wait.",
     )
     log_level: str = Field(default="warn", pattern=r"^(debug|info|warn|error|crit)$")
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _host_ports(cls, value: str | None) -> str | None:
+        return None if value is None else check_host_ports(value)
+
+    @field_validator("clickhouse_url")
+    @classmethod
+    def _server_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_http_url(value.get_secret_value())
+        return value
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
