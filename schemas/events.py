@@ -189,7 +189,10 @@ class Assignment(Message):
     """A dispatch message (topic `dispatch.assignments`, keyed by officer_id)."""
 
     schema_version: Literal[1] = 1
-    assignment_id: str
+    assignment_id: str = Field(
+        description="Drop repeats by it: `<alert_id>:<officer_id>`, with `:<n>` when the same "
+        "officer is sent to the same alert an n-th time (after clearing their part)."
+    )
     alert: AssignedAlert
     caller_phone: str
     officer: AssignedOfficer

@@ -482,6 +482,7 @@ class Dispatcher:
             assigned_utc_ms=now_ms,
             zone=self.zone,
             units_needed=progress.units_needed,
+            turn=progress.served.count(officer.officer_id) + 1,
             reason=reason,
             cameras=self.cameras.covering(
                 alert.lat, alert.lon, radius_m=self.policy.camera_radius_m
