@@ -248,6 +248,11 @@ class DispatchEvent(Message):
     waited_ms: int | None = Field(
         default=None, description="How long the alert has waited since it was received."
     )
+    assignment_id: str = Field(
+        default="",
+        description="On `assigned`: the assignment's id (a booking announced again after a "
+        "restart repeats it; drop repeats by it). Other kinds repeat with the same `at_utc_ms`.",
+    )
 
 
 class UnassignedNotice(Message):
