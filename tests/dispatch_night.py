@@ -280,10 +280,10 @@ def _overlaps(events: object) -> list[str]:
 
 
 def settled(plan: NightPlan, bootstrap: str, names: TopicNames) -> bool:
-    cleared: dict[str, set[str]] = defaultdict(set)
+    cleared: dict[str, set[tuple[str, int]]] = defaultdict(set)
     for event in read_topic(bootstrap, names.events):
-        if event["kind"] == "cleared":
-            cleared[event["alert_id"]].add(event["officer_id"])
+        if event["kind"] == "cleared":  # an officer may clear the same alert twice
+            cleared[event["alert_id"]].add((event["officer_id"], event["at_utc_ms"]))
     return all(len(cleared[a]) >= plan.units(a) for _, a, _, _ in plan.alerts)
 
 
