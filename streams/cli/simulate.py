@@ -32,6 +32,9 @@ def simulate(
         float, typer.Option(min=0.0, help="Calls at the evening peak.")
     ] = 2.0,
     malformed_share: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.002,
+    picture: Annotated[
+        Path | None, typer.Option(help="Draw the night's end as HTML here (and PNG beside).")
+    ] = None,
 ) -> None:
     """Simulate a night in a district: patrols, calls, the officers' app, cameras."""
     import time
@@ -80,6 +83,11 @@ def simulate(
 
         bootstrap = bootstrap_for(conf)
         result = run_to_kafka(night, bootstrap, prepare_topics(conf, bootstrap), speedup=speedup)
+    if picture is not None:
+        from streams.sim.picture import scene_of, write_picture
+
+        png = write_picture(scene_of(night), picture, f"seed {seed}, {minutes:g} min")
+        typer.echo(f"picture: {picture} and {png}")
     ledger = night.ledger
     typer.echo(
         f"{result.records} records in {result.wall_s:.1f}s: {len(ledger.alerts)} alerts, "

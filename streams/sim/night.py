@@ -141,6 +141,8 @@ class Ledger:
     counts: Counter[str] = field(default_factory=Counter)  # kind of record or fault -> n
     formats: Counter[str] = field(default_factory=Counter)  # time format -> records
     answers: Counter[str] = field(default_factory=Counter)  # app answer -> n
+    # officer, alert, where the officer set off from: every response the app acknowledged
+    responses: list[tuple[str, str, float, float]] = field(default_factory=list)
 
 
 class Night:
@@ -382,6 +384,9 @@ class Night:
         alert = job[1]
         self._move(officer, now_ms)
         officer.responding, officer.target = True, (alert["lat"], alert["lon"])
+        self.ledger.responses.append(
+            (officer.officer_id, alert["alert_id"], officer.lat, officer.lon)
+        )
         self.ledger.answers["en_route"] += 1
         self._status(now_ms, officer, "en_route", alert["alert_id"])
         travel_s = distance_m(officer.lat, officer.lon, *officer.target) / officer.speed()
