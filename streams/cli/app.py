@@ -14,7 +14,7 @@ import typer
 from base.errors import SmartStationError
 from base.logs import limit_repeats
 from base.settings import ENV_PREFIX
-from streams.cli import dashboards, dispatch, harmonise, schemas, stack
+from streams.cli import dashboards, dispatch, harmonise, schemas, simulate, stack
 from streams.cli.context import State
 
 cli = typer.Typer(
@@ -61,6 +61,7 @@ cli.command()(schemas.schemas)
 cli.add_typer(dashboards.dashboards_cli, name="dashboards")
 cli.add_typer(dispatch.dispatch_cli, name="dispatch")
 cli.command()(harmonise.harmonise)
+cli.command()(simulate.simulate)
 
 
 def main() -> None:

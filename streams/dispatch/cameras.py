@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pyproj import Geod
 
 from schemas.events import BodyCamera, CameraMeta, CameraRef
-from streams.dispatch.nearest import DEFAULT_RESOLUTION, OfficerIndex
+from streams.dispatch.nearest import DEFAULT_RESOLUTION, PointIndex
 
 _GEOD = Geod(ellps="WGS84")
 
@@ -80,7 +80,7 @@ class CameraIndex:
         self, cameras: Iterable[Camera] = (), resolution: int = DEFAULT_RESOLUTION
     ) -> None:
         self._cameras: dict[str, Camera] = {}
-        self._positions = OfficerIndex(resolution)
+        self._positions = PointIndex(resolution)
         self._max_range_m = 0.0
         for camera in cameras:
             self.add(camera)
@@ -113,7 +113,7 @@ class CameraIndex:
             accept=lambda camera_id: self._cameras[camera_id].online,
         )
         return cameras_covering(
-            (self._cameras[c.officer_id] for c in near), lat, lon, radius_m=radius_m
+            (self._cameras[c.point_id] for c in near), lat, lon, radius_m=radius_m
         )
 
 

@@ -386,7 +386,7 @@ class Dispatcher:
                 skip=self._owed_elsewhere(alert, now_ms),
             )
             progress, claims = dispatch.claim_candidates(
-                progress, [c.officer_id for c in found], now_ms
+                progress, [c.point_id for c in found], now_ms
             )
             out.extend(Outbound("claims", claim.officer_id, claim) for claim in claims)
             if dispatch.units_missing(progress) <= 0:

@@ -46,10 +46,10 @@ _MAX_CACHED_CELLS = 1 << 16
 
 @dataclass(frozen=True, slots=True, order=True)
 class Candidate:
-    """One search result; ordered by distance, ties broken by officer id."""
+    """One search result; ordered by distance, ties broken by id."""
 
     distance_m: float
-    officer_id: str
+    point_id: str
 
 
 def geodesic_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -69,11 +69,11 @@ def nearest_brute_force(
     """The oracle: a linear scan with the same distance function and tie-break as `nearest`."""
     _check_query(lat, lon, k, radius_m)
     found = []
-    for officer_id, (plat, plon) in points.items():
+    for point_id, (plat, plon) in points.items():
         distance = geodesic_m(lat, lon, plat, plon)
-        if distance <= radius_m and (accept is None or accept(officer_id)):
-            found.append((distance, officer_id))
-    return [Candidate(d, officer_id) for d, officer_id in heapq.nsmallest(k, found)]
+        if distance <= radius_m and (accept is None or accept(point_id)):
+            found.append((distance, point_id))
+    return [Candidate(d, point_id) for d, point_id in heapq.nsmallest(k, found)]
 
 
 # A point or cell centre on the unit sphere: (lat rad, lon rad, cos lat).
@@ -167,8 +167,9 @@ class _Query:
 _Entry = tuple[float, int, int]
 
 
-class OfficerIndex:
-    """Latest officer positions, bucketed by H3 cell; moves are O(1).
+class PointIndex:
+    """Latest positions of points keyed by id (officers; the camera registry uses one too),
+    bucketed by H3 cell; moves are O(1).
 
     `nearest` is a best-first search over cells ordered by a lower bound on the geodesic from the
     query to any point in them (`_Cell.bound_m`); it stops once the next bound exceeds the k-th
@@ -201,37 +202,37 @@ class OfficerIndex:
     def __len__(self) -> int:
         return len(self._where)
 
-    def __contains__(self, officer_id: object) -> bool:
-        return officer_id in self._where
+    def __contains__(self, point_id: object) -> bool:
+        return point_id in self._where
 
-    def position(self, officer_id: str) -> tuple[float, float] | None:
-        where = self._where.get(officer_id)
+    def position(self, point_id: str) -> tuple[float, float] | None:
+        where = self._where.get(point_id)
         return None if where is None else (where[1], where[2])
 
-    def cell_of(self, officer_id: str) -> str | None:
-        where = self._where.get(officer_id)
+    def cell_of(self, point_id: str) -> str | None:
+        where = self._where.get(point_id)
         return None if where is None else h3_int.int_to_str(where[0])
 
-    def upsert(self, officer_id: str, lat: float, lon: float) -> None:
-        """Insert an officer or move it to a new position."""
+    def upsert(self, point_id: str, lat: float, lon: float) -> None:
+        """Insert a point or move it to a new position."""
         _check_point(lat, lon)
         lat, lon = float(lat), float(lon)
         cell = h3_int.latlng_to_cell(lat, lon, self.resolution)
-        old = self._where.get(officer_id)
+        old = self._where.get(point_id)
         if old is not None and old[0] != cell:
-            self._leave(officer_id, old[0])
+            self._leave(point_id, old[0])
         lat_rad = math.radians(lat)
         members = self._members.get(cell)
         if members is None:
             members = self._members[cell] = {}
-        members[officer_id] = (lat, lon, lat_rad, math.radians(lon), math.cos(lat_rad))
-        self._where[officer_id] = (cell, lat, lon)
+        members[point_id] = (lat, lon, lat_rad, math.radians(lon), math.cos(lat_rad))
+        self._where[point_id] = (cell, lat, lon)
 
-    def remove(self, officer_id: str) -> None:
-        """Forget an officer; unknown ids are ignored (a replayed delete is not an error)."""
-        old = self._where.pop(officer_id, None)
+    def remove(self, point_id: str) -> None:
+        """Forget a point; unknown ids are ignored (a replayed delete is not an error)."""
+        old = self._where.pop(point_id, None)
         if old is not None:
-            self._leave(officer_id, old[0])
+            self._leave(point_id, old[0])
 
     def nearest(
         self,
@@ -269,11 +270,11 @@ class OfficerIndex:
                 least = self._queue_ring(self._ring(origin, ring), query.point, bound, seen, heap)
                 next_key = max(least, self._ring(origin, ring + 1).bound_m - offset_m)
                 heapq.heappush(heap, (next_key, ring + 1, 0))
-        return [Candidate(d, officer_id) for d, officer_id in best]
+        return [Candidate(d, point_id) for d, point_id in best]
 
-    def _leave(self, officer_id: str, cell: int) -> None:
+    def _leave(self, point_id: str, cell: int) -> None:
         members = self._members[cell]
-        del members[officer_id]
+        del members[point_id]
         if not members:
             del self._members[cell]
 
@@ -306,19 +307,19 @@ class OfficerIndex:
         h_limit = _haversine_limit(limit)
         members = self._members.get(cell, {})
         inv, sin = _GEOD.inv, math.sin  # inv: the same call as geodesic_m, bound for the hot loop
-        for officer_id, (olat, olon, plat, plon, pcos) in members.items():
+        for point_id, (olat, olon, plat, plon, pcos) in members.items():
             h = sin((plat - qlat) * 0.5) ** 2 + qcos * pcos * sin((plon - qlon) * 0.5) ** 2
             if h > h_limit:
                 continue
             distance = inv(lon, lat, olon, olat)[2]
             if len(best) == k:
-                if (distance, officer_id) >= best[-1]:
+                if (distance, point_id) >= best[-1]:
                     continue
             elif distance > limit:
                 continue
-            if accept is not None and not accept(officer_id):
+            if accept is not None and not accept(point_id):
                 continue
-            insort(best, (distance, officer_id))
+            insort(best, (distance, point_id))
             if len(best) > k:
                 best.pop()
             if len(best) == k and best[-1][0] < limit:

@@ -7,13 +7,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from schemas.events import OfficerPosition, OfficerState, OfficerStatusValue
-from streams.dispatch.nearest import Candidate, OfficerIndex
+from streams.dispatch.nearest import Candidate, PointIndex
 from streams.dispatch.rules import DispatchPolicy, is_candidate
 
 
 class OfficerView:
     def __init__(self, resolution: int, partition_of: Callable[[str], int] = lambda _: 0) -> None:
-        self.index = OfficerIndex(resolution)
+        self.index = PointIndex(resolution)
         self.states: dict[str, OfficerState] = {}
         self.positions: dict[str, OfficerPosition] = {}
         # Officers booked and not yet acknowledged: all the ack timer has to look at each tick.

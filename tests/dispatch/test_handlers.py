@@ -416,7 +416,7 @@ def test_the_view_merges_status_and_the_newer_position() -> None:
     )
     view.apply_position(position.model_copy(update={"lat": MID[0], "position_utc_ms": T0}))
     assert view.get("A").lat == NEAR[0]  # an older replicated position changes nothing
-    assert [c.officer_id for c in view.index.nearest(*NEAR, k=1, radius_m=100)] == ["A"]
+    assert [c.point_id for c in view.index.nearest(*NEAR, k=1, radius_m=100)] == ["A"]
 
 
 def test_history_past_the_window_is_forgotten_by_the_owning_partition() -> None:

@@ -1,4 +1,4 @@
-"""OfficerIndex against the brute-force oracle, with points on H3 cell edges, ties, filters and
+"""PointIndex against the brute-force oracle, with points on H3 cell edges, ties, filters and
 radii drawn by hypothesis."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from streams.dispatch.nearest import (
     R_MAX_M,
     R_MIN_M,
     Candidate,
-    OfficerIndex,
+    PointIndex,
     geodesic_m,
     nearest_brute_force,
 )
@@ -61,8 +61,8 @@ def scenarios(draw: st.DrawFn) -> tuple[int, dict[str, Point], Point]:
     return resolution, officers, query
 
 
-def build(officers: dict[str, Point], resolution: int) -> OfficerIndex:
-    index = OfficerIndex(resolution)
+def build(officers: dict[str, Point], resolution: int) -> PointIndex:
+    index = PointIndex(resolution)
     for officer_id, (lat, lon) in officers.items():
         index.upsert(officer_id, lat, lon)
     return index
@@ -105,7 +105,7 @@ def test_nearest_equals_brute_force(
 def test_moves_and_removals_keep_index_equal_to_latest_positions(
     moves: list[tuple[str, Point | None]], query: Point
 ) -> None:
-    index = OfficerIndex(9)
+    index = PointIndex(9)
     latest: dict[str, Point] = {}
     for officer_id, position in moves:
         if position is None:
@@ -123,7 +123,7 @@ def test_moves_and_removals_keep_index_equal_to_latest_positions(
 
 
 def test_upsert_moves_officer_out_of_its_old_cell() -> None:
-    index = OfficerIndex(8)
+    index = PointIndex(8)
     index.upsert("A", *CHONGQING)
     old_cell = index.cell_of("A")
     index.upsert("A", 29.70, 106.70)
@@ -132,11 +132,11 @@ def test_upsert_moves_officer_out_of_its_old_cell() -> None:
     assert index.position("A") == (29.70, 106.70)
     assert len(index) == 1
     assert index.nearest(*CHONGQING, k=1, radius_m=1_000) == []
-    assert [c.officer_id for c in index.nearest(29.70, 106.70, k=1, radius_m=1)] == ["A"]
+    assert [c.point_id for c in index.nearest(29.70, 106.70, k=1, radius_m=1)] == ["A"]
 
 
 def test_remove_forgets_officer_and_ignores_unknown_ids() -> None:
-    index = OfficerIndex()
+    index = PointIndex()
     index.upsert("A", *CHONGQING)
     index.remove("A")
     index.remove("never-seen")
@@ -149,13 +149,13 @@ def test_remove_forgets_officer_and_ignores_unknown_ids() -> None:
 
 
 def test_equal_distances_are_ordered_by_officer_id() -> None:
-    index = OfficerIndex()
+    index = PointIndex()
     for officer_id in ["c", "a", "b"]:
         index.upsert(officer_id, 29.561, 106.551)
 
     found = index.nearest(*CHONGQING, k=2, radius_m=1_000)
 
-    assert [c.officer_id for c in found] == ["a", "b"]
+    assert [c.point_id for c in found] == ["a", "b"]
     assert found[0].distance_m == found[1].distance_m
     assert Candidate(1.0, "b") < Candidate(1.0, "c") < Candidate(2.0, "a")
 
@@ -166,7 +166,7 @@ def test_far_officers_in_sparse_index_are_found_across_many_rings() -> None:
 
     found = index.nearest(*CHONGQING, k=2, radius_m=100_000)
 
-    assert [c.officer_id for c in found] == ["east", "north"]
+    assert [c.point_id for c in found] == ["east", "north"]
     assert found == nearest_brute_force(officers, *CHONGQING, k=2, radius_m=100_000)
 
 
@@ -246,7 +246,7 @@ def test_accept_is_asked_only_about_nearby_officers() -> None:
     ],
 )
 def test_nearest_rejects_invalid_queries(lat: float, lon: float, k: int, radius_m: float) -> None:
-    index = OfficerIndex()
+    index = PointIndex()
     index.upsert("A", 0.0, 0.0)
     with pytest.raises(ValueError):
         index.nearest(lat, lon, k=k, radius_m=radius_m)
@@ -254,7 +254,7 @@ def test_nearest_rejects_invalid_queries(lat: float, lon: float, k: int, radius_
 
 def test_upsert_rejects_positions_off_the_globe() -> None:
     with pytest.raises(ValueError):
-        OfficerIndex().upsert("A", 95.0, 0.0)
+        PointIndex().upsert("A", 95.0, 0.0)
 
 
 @settings(max_examples=200, deadline=None)
