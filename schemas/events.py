@@ -121,6 +121,18 @@ class OfficerPosition(Message):
     position_utc_ms: int
 
 
+class OfficerRelease(Message):
+    """The last time an officer left an alert on a status event (cleared, or withdrawn): kept so
+    that the same event, handled again after a crash that lost what it announced, announces it
+    again (the officer's state alone no longer shows that anything happened)."""
+
+    alert_id: str
+    outcome: Literal["cleared", "withdrawn"]
+    reason: str = ""
+    status: OfficerStatusValue = Field(description="The status event that did it.")
+    at_utc_ms: int = Field(description="Its event time.")
+
+
 class OfficerState(Message):
     """An officer's status and, merged in, their latest known position (the `officers` table's
     value is written by the officer's partition; its position fields are the position as known
@@ -138,6 +150,7 @@ class OfficerState(Message):
     dispatched_utc_ms: int | None = Field(
         default=None, description="When the current dispatch was booked (for the ack timeout)."
     )
+    last_release: OfficerRelease | None = None
 
 
 class AssignedAlert(Message):

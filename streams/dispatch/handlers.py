@@ -121,13 +121,15 @@ class Dispatcher:
         """The lifecycle (dispatch.apply_status); an officer free again goes to the waiting
         alert that needs them most."""
         outcome = dispatch.apply_status(self.officer(change.officer_id), change)
-        if outcome.state is None:
+        if outcome.state is None and outcome.notice is None and not outcome.events:
             return []
-        self._set_officer(outcome.state)
+        at = change.event_utc_ms  # a replayed event: announced again, state unchanged
+        if outcome.state is not None:
+            self._set_officer(outcome.state)
+            at = outcome.state.status_utc_ms
         out: list[Outbound] = []
         if outcome.notice is not None:
             out.append(Outbound("claim_results", outcome.notice.alert_id, outcome.notice))
-        at = outcome.state.status_utc_ms
         for kind in outcome.events:
             assert outcome.alert_id is not None
             detail = outcome.notice.reason if outcome.notice is not None else ""

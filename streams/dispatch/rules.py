@@ -28,6 +28,7 @@ from schemas.events import (
     Claim,
     ClaimResult,
     DispatchEventKind,
+    OfficerRelease,
     OfficerState,
     OfficerStatusChange,
     OfficerStatusValue,
@@ -413,6 +414,9 @@ def apply_status(state: OfficerState | None, change: OfficerStatusChange) -> Sta
     acknowledgement that names the alert held (phones' clocks drift)."""
     if state is None:
         state = OfficerState(officer_id=change.officer_id, status_utc_ms=0)
+    replayed = _replayed(state, change)
+    if replayed is not None:
+        return replayed
     status, held = change.status, state.alert_id
     names_held = held is not None and change.alert_id == held
     if change.event_utc_ms < state.status_utc_ms and not (names_held and status in ACKNOWLEDGED):
@@ -435,7 +439,7 @@ def apply_status(state: OfficerState | None, change: OfficerStatusChange) -> Sta
     if state.status in AT_SCENE:  # available or off duty after arriving: their part is done
         done = OfficerStatusValue.OFF_DUTY if status is OfficerStatusValue.OFF_DUTY else None
         notice = ClaimResult(alert_id=held, officer_id=state.officer_id, outcome="cleared")
-        cleared = freed(state, done or OfficerStatusValue.AVAILABLE, at)
+        cleared = _released(freed(state, done or OfficerStatusValue.AVAILABLE, at), notice, change)
         return StatusOutcome(cleared, notice, ("cleared",), held)
     after: OfficerStatusValue = (
         OfficerStatusValue.AVAILABLE if status is OfficerStatusValue.DECLINED else status
@@ -443,7 +447,58 @@ def apply_status(state: OfficerState | None, change: OfficerStatusChange) -> Sta
     notice = ClaimResult(
         alert_id=held, officer_id=state.officer_id, outcome="withdrawn", reason=status.value
     )
-    return StatusOutcome(freed(state, after, at), notice, ("withdrawn",), held)
+    return StatusOutcome(
+        _released(freed(state, after, at), notice, change), notice, ("withdrawn",), held
+    )
+
+
+def _released(
+    state: OfficerState, notice: ClaimResult, change: OfficerStatusChange
+) -> OfficerState:
+    assert notice.outcome in ("cleared", "withdrawn")
+    release = OfficerRelease(
+        alert_id=notice.alert_id,
+        outcome=notice.outcome,
+        reason=notice.reason,
+        status=change.status,
+        at_utc_ms=change.event_utc_ms,
+    )
+    return state.model_copy(update={"last_release": release})
+
+
+def _replayed(state: OfficerState, change: OfficerStatusChange) -> StatusOutcome | None:
+    """The status event that made the officer's current state, handled again (Faust is
+    at-least-once: a crash after the table write and before what it announced went out):
+    announce it again, state unchanged. The alert drops a notice it already had, consumers drop
+    the repeated event by kind, alert, officer and time. Before, the replay changed nothing and
+    announced nothing, so the alert never heard its officer had cleared or withdrawn."""
+    if change.event_utc_ms != state.status_utc_ms:
+        return None
+    release = state.last_release
+    if state.alert_id is None:
+        if (
+            release is None
+            or release.at_utc_ms != change.event_utc_ms
+            or release.status is not change.status
+        ):
+            return None
+        notice = ClaimResult(
+            alert_id=release.alert_id,
+            officer_id=state.officer_id,
+            outcome=release.outcome,
+            reason=release.reason,
+        )
+        return StatusOutcome(None, notice, (release.outcome,), release.alert_id)
+    if (
+        change.status is not state.status
+        or change.status not in ACKNOWLEDGED
+        or change.alert_id not in (None, state.alert_id)
+    ):
+        return None
+    kind: DispatchEventKind = (
+        "acknowledged" if change.status is OfficerStatusValue.EN_ROUTE else "arrived"
+    )
+    return StatusOutcome(None, None, (kind,), state.alert_id)
 
 
 def _progressed(

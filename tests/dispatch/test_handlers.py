@@ -491,6 +491,32 @@ def holders(out: list[dict[str, Any]]) -> dict[str, str]:
     return held
 
 
+def test_a_status_event_handled_again_announces_what_it_did_again() -> None:
+    """Faust is at-least-once: a worker killed after writing an officer's clear to its table and
+    before the notice went out handles the same status event again after the restart. The
+    replay changed nothing and announced nothing, so the alert never heard its officer had
+    cleared: a unit missing, and the officer seen holding two alerts (kill -9 night bench)."""
+    s = session()
+    out = feed_all(s, [ping("A", NEAR, T0), alert("AL1", T0 + 1000, "theft")])
+    steps = clear("A", "AL1", T0 + 5000)
+    out += feed_all(s, steps)
+    assert [e["alert_id"] for e in events(out, "cleared")] == ["AL1"]
+    again = feed_all(s, steps[-1:])  # the `available` that cleared them, handled again
+    assert [(e["kind"], e["at_utc_ms"]) for e in events(again, "cleared")] == [
+        ("cleared", events(out, "cleared")[0]["at_utc_ms"])  # the same event: dropped by key
+    ]
+    again += feed_all(s, steps[1:2])  # `on_scene`, older than the clear: stale, nothing
+    assert not events(again, "arrived") and not assignments(again)
+    # a decline handled again: the withdrawal is announced again, the alert answers it once
+    out = feed_all(s, [alert("AL2", T0 + 10_000, "theft")])
+    declined = status("A", "declined", T0 + 11_000)
+    declined["message"]["alert_id"] = "AL2"
+    first = feed_all(s, [declined])
+    repeat = feed_all(s, [declined])
+    assert len(events(first, "withdrawn")) == len(events(repeat, "withdrawn")) == 1
+    assert not assignments(repeat)
+
+
 def test_waiting_alerts_are_served_each_time_officers_clear() -> None:
     """Defect 1: an officer once tried for a waiting alert was never proposed to it again, so
     after two rounds the last two alerts waited forever while both officers were free."""
