@@ -15,6 +15,7 @@ in its own process."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from functools import partial
 from typing import Any
@@ -177,8 +178,12 @@ def build_dispatch_app(
         """The next owner of a partition recovers its tables up to the changelog's end as it
         is when the rebalance completes: every write this worker made (agents have finished
         their events by now) must be acknowledged before it rejoins the group, or the next
-        owner decides from a view without them (an officer booked twice after a `kill -9`)."""
-        await table_writes.durable()
+        owner decides from a view without them (an officer booked twice after a `kill -9`).
+        Bounded: a broker that does not answer must not hold the rebalance up for good."""
+        try:
+            await asyncio.wait_for(table_writes.durable(), timeout=settings.session_timeout_s / 2)
+        except TimeoutError:
+            log.warning("table writes not acknowledged before rejoining the group")
 
     dispatcher = Dispatcher(
         policy=policy_for(settings),
