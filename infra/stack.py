@@ -6,7 +6,9 @@ from __future__ import annotations
 import socket
 
 from infra.broker import EmbeddedBroker
-from sinks.warehouse import Warehouse, open_warehouse
+from sinks.callers import PhoneProtector, load_key
+from sinks.migrations import MigrationResult, apply_ttls, ensure_grafana_reader, migrate
+from sinks.warehouse import METRIC_TABLES, TABLES, Warehouse, open_warehouse
 from streams.errors import ConfigError, StackError
 from streams.settings import Settings
 from streams.topics import TopicNames, ensure_topics
@@ -56,10 +58,37 @@ def prepare_topics(settings: Settings, bootstrap: str) -> TopicNames:
     return names
 
 
-def warehouse_for(settings: Settings) -> Warehouse:
+def open_configured_warehouse(settings: Settings) -> Warehouse:
+    """The configured warehouse as it is (no migration): for `status` and `sql`."""
     url = settings.clickhouse_url.get_secret_value() if settings.clickhouse_url else None
     return open_warehouse(
         warehouse_dir=settings.warehouse_dir,
         database=settings.warehouse_database,
         clickhouse_url=url,
     )
+
+
+def warehouse_for(settings: Settings) -> Warehouse:
+    """The configured warehouse, migrated to this code's version with the settings' TTLs."""
+    warehouse = open_configured_warehouse(settings)
+    migrate_warehouse(warehouse, settings)
+    return warehouse
+
+
+def protector_for(settings: Settings) -> PhoneProtector:
+    configured = settings.phone_hmac_key.get_secret_value() if settings.phone_hmac_key else None
+    try:
+        return PhoneProtector(load_key(configured, settings.state_dir))
+    except ValueError as exc:
+        raise ConfigError(f"phone_hmac_key: {exc}") from exc
+
+
+def migrate_warehouse(warehouse: Warehouse, settings: Settings) -> MigrationResult:
+    result = migrate(warehouse, protector_for(settings))
+    ttl = {t: settings.warehouse_ttl_days for t in TABLES}
+    ttl["gps_pings"] = settings.warehouse_pings_ttl_days
+    ttl.update({t: settings.warehouse_metrics_ttl_days for t in METRIC_TABLES})
+    apply_ttls(warehouse, ttl)
+    if warehouse.is_server and settings.grafana_reader_password:
+        ensure_grafana_reader(warehouse, settings.grafana_reader_password.get_secret_value())
+    return result

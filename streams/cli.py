@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import sys
-import threading
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
 import typer
 from pydantic import ValidationError
 
+from streams import cli_warehouse
 from streams.errors import SmartStationError
 from streams.settings import ENV_PREFIX, Settings
 
@@ -44,6 +44,7 @@ def settings() -> Settings:
 
 @cli.callback()
 def main_options(
+    ctx: typer.Context,
     state_dir: Annotated[
         Path | None, typer.Option(help="State folder (broker, warehouse).")
     ] = None,
@@ -64,6 +65,7 @@ def main_options(
         "log_level": log_level,
     }
     State.overrides = {k: v for k, v in given.items() if v is not None}
+    ctx.obj = settings  # for commands defined in other modules (this one may run as __main__)
     level = getattr(logging, (log_level or "warn").upper().replace("CRIT", "CRITICAL"), 30)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # kafka-python narrates routine coordinator moves at WARNING; keep them for --log-level debug.
@@ -72,7 +74,8 @@ def main_options(
 
 @cli.command()
 def up() -> None:
-    """Start the embedded broker (unless a cluster is configured), create topics and tables."""
+    """Start the embedded broker (unless a cluster is configured), create topics, migrate the
+    warehouse."""
     from infra.stack import bootstrap_for, prepare_topics, warehouse_for
 
     conf = settings()
@@ -92,17 +95,6 @@ def down() -> None:
 
 
 @cli.command()
-def status() -> None:
-    """Say whether the embedded broker runs, and where."""
-    from infra.stack import embedded_broker
-
-    broker = embedded_broker(settings())
-    typer.echo(
-        f"broker running at {broker.bootstrap}" if broker.running() else "broker not running"
-    )
-
-
-@cli.command()
 def worker(
     role: Annotated[
         str,
@@ -118,30 +110,6 @@ def worker(
     if role not in set(Role):
         fail(f"--role {role!r}: one of {', '.join(Role)}", 2)
     run_worker(settings(), Role(role))
-
-
-@cli.command()
-def sink() -> None:
-    """Run the warehouse loader: output topics -> ClickHouse/chDB in batches."""
-    from infra.stack import bootstrap_for, prepare_topics, warehouse_for
-    from sinks.loader import run_loader
-
-    conf = settings()
-    bootstrap = bootstrap_for(conf)
-    names = prepare_topics(conf, bootstrap)
-    stop = threading.Event()
-    try:
-        run_loader(
-            bootstrap=bootstrap,
-            names=names,
-            group_id=f"{conf.app_id}-warehouse",
-            warehouse=warehouse_for(conf),
-            batch_size=conf.sink_batch_size,
-            flush_interval_s=conf.sink_flush_interval_s,
-            stop=stop,
-        )
-    except KeyboardInterrupt:
-        stop.set()
 
 
 @cli.command()
@@ -176,6 +144,11 @@ def schemas(
     for path in write_schema_files():
         typer.echo(f"wrote {path}")
 
+
+cli.command()(cli_warehouse.status)
+cli.command()(cli_warehouse.sink)
+cli.command()(cli_warehouse.sql)
+cli.add_typer(cli_warehouse.warehouse_cli, name="warehouse")
 
 dashboards_cli = typer.Typer(no_args_is_help=True, help="Grafana dashboards kept as code.")
 cli.add_typer(dashboards_cli, name="dashboards")

@@ -14,7 +14,13 @@ import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from tqdm import tqdm
 
-from infra.stack import bootstrap_for, embedded_broker, prepare_topics, warehouse_for
+from infra.stack import (
+    bootstrap_for,
+    embedded_broker,
+    prepare_topics,
+    protector_for,
+    warehouse_for,
+)
 from sinks.loader import run_loader
 from sinks.warehouse import TABLES, Warehouse
 from streams import simulate
@@ -84,6 +90,7 @@ def run_demo(
             "names": names,
             "group_id": f"{settings.app_id}-warehouse",
             "warehouse": warehouse,
+            "protector": protector_for(settings),
             "batch_size": settings.sink_batch_size,
             "flush_interval_s": settings.sink_flush_interval_s,
             "stop": stop_loader,

@@ -16,6 +16,8 @@ from hypothesis import settings as hypothesis_settings
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from infra.broker import EmbeddedBroker
+from sinks.callers import PhoneProtector
+from sinks.migrations import migrate
 from sinks.warehouse import ChdbWarehouse, Warehouse
 from streams.settings import Settings
 from streams.topics import TopicNames, ensure_topics
@@ -25,6 +27,10 @@ from streams.topics import TopicNames, ensure_topics
 hypothesis_settings.register_profile("ci", derandomize=True, deadline=None)
 if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
+
+
+TEST_PHONE_KEY = "test-key-0123456789abcdef"
+TEST_PROTECTOR = PhoneProtector(TEST_PHONE_KEY.encode())
 
 
 @pytest.fixture(scope="session")
@@ -60,6 +66,7 @@ def settings(kafka_bootstrap: str, session_dir: Path, test_id: str, tmp_path: Pa
         app_id=f"test-{test_id}",
         topic_partitions=2,
         warehouse_database=f"t_{test_id}",
+        phone_hmac_key=TEST_PHONE_KEY,
         log_level="info",
     )
 
@@ -74,7 +81,7 @@ def topics(settings: Settings, kafka_bootstrap: str) -> TopicNames:
 @pytest.fixture
 def warehouse(warehouse_path: Path, settings: Settings) -> Warehouse:
     store = ChdbWarehouse(warehouse_path, settings.warehouse_database)
-    store.create_schema()
+    migrate(store, TEST_PROTECTOR)
     return store
 
 
@@ -138,6 +145,7 @@ class LoaderThread:
         from sinks.loader import run_loader
 
         self.stop_event = threading.Event()
+        kwargs.setdefault("protector", TEST_PROTECTOR)
         self.thread = threading.Thread(
             target=run_loader, kwargs={**kwargs, "stop": self.stop_event}, daemon=True
         )

@@ -1,0 +1,59 @@
+"""Consumer groups as Kafka sees them: members, state and lag (end offset minus committed) per
+partition. Read by `status` and recorded by the loader into the warehouse."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+
+from streams.errors import StackError
+
+
+@dataclass(slots=True)
+class GroupLag:
+    group_id: str
+    state: str
+    members: int
+    lag: dict[TopicPartition, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.lag.values())
+
+
+def group_lags(bootstrap: str, groups: Sequence[str], *, timeout_s: float = 5.0) -> list[GroupLag]:
+    """Lag of each group over the partitions it has committed offsets for."""
+    timeout_ms = int(timeout_s * 1000)
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms)
+    except KafkaError as exc:
+        raise StackError(f"Kafka at {bootstrap} is unreachable: {type(exc).__name__}") from exc
+    consumer = None
+    try:
+        described = admin.describe_groups(list(groups))
+        committed = {g: admin.list_group_offsets(g).get(g, {}) for g in groups}
+        partitions = {tp for offsets in committed.values() for tp in offsets}
+        consumer = KafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms + 1)
+        ends = consumer.end_offsets(list(partitions), timeout_ms=timeout_ms) if partitions else {}
+    except KafkaError as exc:
+        raise StackError(f"Kafka at {bootstrap}: {type(exc).__name__}: {exc}") from exc
+    finally:
+        admin.close()
+        if consumer is not None:
+            with contextlib.suppress(KafkaError):
+                consumer.close()
+    result = []
+    for group in groups:
+        info = described.get(group, {})
+        lag = {
+            tp: max(0, ends.get(tp, meta.offset) - meta.offset)
+            for tp, meta in committed[group].items()
+            if meta.offset >= 0
+        }
+        members = len(info.get("members", []) or [])
+        result.append(GroupLag(group, str(info.get("group_state", "unknown")), members, lag))
+    return result
