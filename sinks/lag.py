@@ -4,6 +4,7 @@ partition. Read by `status` and recorded by the loader into the warehouse."""
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -11,6 +12,18 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from streams.errors import StackError
+
+
+def reachable(bootstrap: str, timeout_s: float = 2.0) -> bool:
+    """Whether any bootstrap server accepts a TCP connection."""
+    for server in bootstrap.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            with socket.create_connection((host, int(port)), timeout=timeout_s):
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
 
 
 @dataclass(slots=True)

@@ -30,7 +30,7 @@ from kafka.structs import OffsetAndMetadata
 
 from sinks import rows
 from sinks.callers import PhoneProtector
-from sinks.lag import group_lags
+from sinks.lag import group_lags, reachable
 from sinks.warehouse import Warehouse
 from streams.errors import StackError
 from streams.topics import TopicNames
@@ -375,7 +375,11 @@ class Loader:
         try:
             groups = group_lags(self.bootstrap, self.watch_groups)
         except StackError as exc:
-            self.broker.failed(exc)
+            # Only a broker that refuses connections is an outage; a group coordinator that is
+            # not ready yet (a broker just started) is not worth a state change.
+            if not reachable(self.bootstrap):
+                self.broker.failed(exc)
+            log.debug("lag not measured: %s", exc)
             return
         self.broker.ok()
         now_ms = int(time.time() * 1000)

@@ -88,8 +88,9 @@ def assignment_row(msg: Mapping[str, Any], protector: PhoneProtector) -> dict[st
 
 
 def dispatch_event_row(msg: Mapping[str, Any]) -> dict[str, Any]:
-    keep = ("kind", "alert_id", "officer_id", "detail", "at_utc_ms")
-    row = {name: msg[name] for name in keep}
+    row = {name: msg[name] for name in ("kind", "alert_id", "at_utc_ms")}
+    row["officer_id"] = msg.get("officer_id", "")
+    row["detail"] = msg.get("detail", "")
     row["radius_m"] = msg.get("radius_m")
     row["waited_ms"] = msg.get("waited_ms")
     return row
