@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -159,6 +160,38 @@ def _layout(warehouse: Warehouse, protector: PhoneProtector) -> None:
         log.info("migration=2 table=%s rebuilt", table)
 
 
+# -- version 3: KPI tables fed on insert ---------------------------------------------------------
+
+_FEEDING_VIEW = re.compile(r"CREATE MATERIALIZED VIEW IF NOT EXISTS \w+\.(\w+) TO ")
+BACKFILLS = {
+    "alert_lifecycle": "alert_lifecycle_mv",
+    "load_h3_minute": "load_h3_minute_mv",
+}
+
+
+def _kpis(warehouse: Warehouse, _: PhoneProtector) -> None:
+    """Tables first, then their rows from what is already stored (only into an empty table, so
+    a re-run after a crash adds nothing twice), then the views that keep them current: the
+    loader is not running during a migration, so no insert falls between the two."""
+    db = warehouse.database
+    statements = sql_statements("v0003_kpis.sql", db)
+    views = {m.group(1): s for s in statements if (m := _FEEDING_VIEW.match(s))}
+    for statement in statements:
+        if statement not in views.values():
+            warehouse.execute(statement)
+    for table, view in BACKFILLS.items():
+        exists = warehouse.query(
+            f"SELECT count() AS n FROM system.tables WHERE database = '{db}' AND name = '{view}'"
+        )
+        if int(exists[0]["n"]):
+            continue
+        empty = warehouse.query(f"SELECT count() AS n FROM {db}.{table}")
+        if not int(empty[0]["n"]):
+            select = views[view].split(" AS\n", 1)[1]
+            warehouse.execute(f"INSERT INTO {db}.{table} {select}")
+        warehouse.execute(views[view])
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "baseline: pings, alerts, assignments, dispatch events, dead letters", _baseline),
     Migration(
@@ -167,6 +200,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "cameras, backup requests, loader metrics",
         _layout,
     ),
+    Migration(3, "KPIs: alert lifecycle and H3 load per minute fed on insert", _kpis),
 )
 CODE_VERSION = MIGRATIONS[-1].version
 
