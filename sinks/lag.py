@@ -4,14 +4,18 @@ partition. Read by `status` and recorded by the loader into the warehouse."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from streams.errors import StackError
+
+log = logging.getLogger(__name__)
 
 
 def reachable(bootstrap: str, timeout_s: float = 2.0) -> bool:
@@ -38,6 +42,21 @@ class GroupLag:
         return sum(self.lag.values())
 
 
+def _described(admin: KafkaAdminClient, groups: Sequence[str]) -> dict[str, Any]:
+    """Group states and members; a group whose members' metadata this client cannot decode
+    (Faust's assignor writes its own) counts as unknown instead of failing the lag."""
+    found: dict[str, Any] = {}
+    for group in groups:
+        try:
+            found.update(admin.describe_groups([group]))
+        except KafkaError:
+            raise
+        except Exception as exc:  # decoding of a foreign assignor's metadata
+            log.debug("group %s not described: %s", group, exc)
+            found[group] = {"group_state": "unknown", "members": None}
+    return found
+
+
 def group_lags(bootstrap: str, groups: Sequence[str], *, timeout_s: float = 5.0) -> list[GroupLag]:
     """Lag of each group over the partitions it has committed offsets for."""
     timeout_ms = int(timeout_s * 1000)
@@ -47,7 +66,7 @@ def group_lags(bootstrap: str, groups: Sequence[str], *, timeout_s: float = 5.0)
         raise StackError(f"Kafka at {bootstrap} is unreachable: {type(exc).__name__}") from exc
     consumer = None
     try:
-        described = admin.describe_groups(list(groups))
+        described = _described(admin, groups)
         committed = {g: admin.list_group_offsets(g).get(g, {}) for g in groups}
         partitions = {tp for offsets in committed.values() for tp in offsets}
         consumer = KafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms + 1)
@@ -61,12 +80,14 @@ def group_lags(bootstrap: str, groups: Sequence[str], *, timeout_s: float = 5.0)
                 consumer.close()
     result = []
     for group in groups:
+        if group not in described:
+            described[group] = {"group_state": "unknown", "members": []}
         info = described.get(group, {})
         lag = {
             tp: max(0, ends.get(tp, meta.offset) - meta.offset)
             for tp, meta in committed[group].items()
             if meta.offset >= 0
         }
-        members = len(info.get("members", []) or [])
+        members = -1 if info.get("members") is None else len(info["members"])
         result.append(GroupLag(group, str(info.get("group_state", "unknown")), members, lag))
     return result

@@ -374,7 +374,7 @@ class Loader:
         self._next_metrics = time.monotonic() + self.metrics_interval_s
         try:
             groups = group_lags(self.bootstrap, self.watch_groups)
-        except StackError as exc:
+        except Exception as exc:  # a measurement must never stop the loading
             # Only a broker that refuses connections is an outage; a group coordinator that is
             # not ready yet (a broker just started) is not worth a state change.
             if not reachable(self.bootstrap):

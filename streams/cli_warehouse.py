@@ -183,8 +183,9 @@ def status_lines(conf: Settings) -> list[str]:
         labels = ["workers (dispatch)", "workers (positions)", "loader"]
         try:
             for label, group in zip(labels, group_lags(bootstrap, groups), strict=True):
+                members = "?" if group.members < 0 else str(group.members)
                 lines.append(
-                    f"{label}: {group.members} member(s), group {group.group_id} "
+                    f"{label}: {members} member(s), group {group.group_id} "
                     f"{group.state.lower()}, lag {group.total}"
                 )
         except SmartStationError as exc:
