@@ -371,3 +371,18 @@ def test_sink_flushes_and_commits_on_signal_even_started_in_the_background(
     for tp, end in ends.items():
         assert (committed.committed(tp) or 0) == end
     committed.close()
+
+
+def test_the_same_batch_flushed_twice_is_stored_once(warehouse: Warehouse) -> None:
+    # As when an insert reached the warehouse but its acknowledgement was lost and it is retried.
+    for _ in range(2):
+        for i in range(3):
+            warehouse.add("gps_pings", {**rows_gps(i), "kafka_partition": 0, "kafka_offset": i})
+        warehouse.flush()
+    assert raw_counts(warehouse)["gps_pings"] == 3
+
+
+def rows_gps(i: int) -> dict[str, Any]:
+    from sinks.rows import gps_row
+
+    return {**gps_row(ping(i)), "loaded_at": NOW_MS // 1000}
