@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ pytestmark = pytest.mark.broker
 NOW_MS = int(time.time() * 1000)
 QUALITY = {"source_format": "iso8601", "inferred": False}
 PHONE = "13912345678"
+COUNT_PINGS = "SELECT count() AS n FROM {db}.gps_pings"
 
 
 def ping(i: int) -> dict[str, Any]:
@@ -332,24 +334,39 @@ def test_sink_flushes_and_commits_on_signal_even_started_in_the_background(
         # As `smart-station sink &` in a script: SIGINT arrives ignored.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "streams.cli", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
     try:
 
         def rows_read() -> int:
-            status = subprocess.run(
-                [sys.executable, "-m", "streams.cli", "sql", "--format", "JSONEachRow",
-                 "SELECT 1 AS up"],
-                env=env, capture_output=True, text=True, timeout=60,
-            )  # fmt: skip
             loader = state / "loader.json"
-            if status.returncode or not loader.exists():
+            if not loader.exists():
                 return -1
             port = json.loads(loader.read_text())["port"]
-            import urllib.request
-
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=10) as r:
                 return int(json.loads(r.read())["rows_by_table"].get("gps_pings", 0))
 
-        wait_for(lambda: rows_read() == 6, 120, "the sink to read the pings")
+        try:
+            wait_for(lambda: rows_read() == 6, 120, "the sink to read the pings")
+        except AssertionError:
+            sink.kill()
+            raise AssertionError(f"sink: {sink.communicate()[1][-2000:]}") from None
+        # While it runs, the loader answers queries on the warehouse it holds: nothing is
+        # written yet (only the signal flushes), and status names it.
+        during = cli(
+            "sql", "--format", "TabSeparatedWithNames", "SELECT count() AS n FROM {db}.gps_pings"
+        )
+        assert during.stdout.splitlines() == ["n", "0"], during.stderr
+        status = cli("status")
+        assert "loader process: pid" in status.stdout and "version 3" in status.stdout, status
         os.kill(sink.pid, signum)
         _, err = sink.communicate(timeout=60)
         assert sink.returncode == 0, err
@@ -357,11 +374,9 @@ def test_sink_flushes_and_commits_on_signal_even_started_in_the_background(
     finally:
         if sink.poll() is None:
             sink.kill()
-    counted = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "sql", "--format", "TabSeparatedWithNames",
-         "SELECT count() AS n FROM {db}.gps_pings"],
-        env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    counted = cli(
+        "sql", "--format", "TabSeparatedWithNames", "SELECT count() AS n FROM {db}.gps_pings"
+    )
     assert counted.returncode == 0, counted.stderr
     assert counted.stdout.splitlines() == ["n", "6"]
     committed = KafkaConsumer(
