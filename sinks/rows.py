@@ -91,6 +91,7 @@ def dispatch_event_row(msg: Mapping[str, Any]) -> dict[str, Any]:
     row = {name: msg[name] for name in ("kind", "alert_id", "at_utc_ms")}
     row["officer_id"] = msg.get("officer_id", "")
     row["detail"] = msg.get("detail", "")
+    row["assignment_id"] = msg.get("assignment_id", "")
     row["radius_m"] = msg.get("radius_m")
     row["waited_ms"] = msg.get("waited_ms")
     return row

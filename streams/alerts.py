@@ -18,7 +18,7 @@ from streams.rawfields import (
     required_text,
 )
 from streams.stations import StationBook
-from streams.textfix import fold_fullwidth, repair_text
+from streams.textfix import fold_fullwidth, repair_record
 
 ALERT_ID_NAMES = ("alert_id", "alertId", "incident_id", "id", "case_no", "警情编号")
 CATEGORY_NAMES = ("category", "type", "kind", "警情类别")
@@ -63,8 +63,9 @@ def alert_from_raw(
     station_id = optional_text(raw, STATION_NAMES)
     instant = stations.parse_time(first_present(raw, TIME_NAMES), station_id, reference_ms)
     category = (optional_text(raw, CATEGORY_NAMES) or "other").strip().lower()
-    address = repair_text(optional_text(raw, ADDRESS_NAMES))
-    description = repair_text(optional_text(raw, DESCRIPTION_NAMES))
+    address, description = repair_record(
+        [optional_text(raw, ADDRESS_NAMES), optional_text(raw, DESCRIPTION_NAMES)]
+    )
     return AlertCall(
         alert_id=alert_id,
         station_id=station_id,

@@ -13,7 +13,6 @@ The warehouse loader (sinks/loader.py) reads the output topics in its own proces
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -48,10 +47,11 @@ from streams.errors import InvalidEvent, Reason
 from streams.officer_view import OfficerView
 from streams.officers import ping_from_raw, status_from_raw
 from streams.positions import PositionKeeper
-from streams.rawfields import STATION_NAMES, decode_json_object, first_present
+from streams.rawfields import STATION_NAMES, first_present
 from streams.settings import Settings
 from streams.skew import SkewBound, bounded
 from streams.stations import StationBook
+from streams.table_writes import MirroredTable, TableWrites
 from streams.topics import TopicNames
 from streams.transport import LowLatencyTransport
 from streams.waiting import WaitingBoard
@@ -168,36 +168,6 @@ def invalid_event(exc: Exception) -> InvalidEvent:
     return InvalidEvent(Reason.INTERNAL_ERROR, repr(exc))
 
 
-class TableWrites:
-    """The changelog writes of an app's tables that the broker has not acknowledged yet. Faust
-    queues them in its producer buffer, whose flush returns once the queue is empty although
-    the last write it took may not have reached the Kafka client: waiting for the writes' own
-    futures is the only barrier that holds (a `kill -9` right after publishing otherwise lost a
-    booking whose assignment had gone out)."""
-
-    def __init__(self) -> None:
-        self._pending: list[asyncio.Future[Any]] = []
-
-    def watch(self, table: faust.types.TableT) -> None:
-        topic = table.changelog_topic
-        send_soon = topic.send_soon
-
-        def send_soon_watched(**kwargs: Any) -> Any:
-            future = send_soon(**kwargs)
-            if len(self._pending) > 1024:  # writes of events that published nothing
-                self._pending = [f for f in self._pending if not f.done()]
-            self._pending.append(future)
-            return future
-
-        topic.send_soon = send_soon_watched  # type: ignore[method-assign]
-
-    async def durable(self) -> None:
-        """Return once every write made so far is acknowledged (raises if one failed)."""
-        pending, self._pending = self._pending, []
-        if pending:
-            await asyncio.gather(*pending)
-
-
 class Plumbing:
     """What both apps' agents share: raw topics, dead letters, normalising and guarded agents."""
 
@@ -232,7 +202,7 @@ class Plumbing:
         station = ""
         with contextlib.suppress(InvalidEvent):
             station = str(
-                first_present(decode_json_object(message.value or b""), STATION_NAMES) or ""
+                first_present(self.stations.decode_event(message.value or b""), STATION_NAMES) or ""
             )
         headers = {
             "reason": error.reason.value,
@@ -268,7 +238,7 @@ class Plumbing:
                 message = event.message
                 try:
                     parsed = parse(
-                        decode_json_object(message.value or b""),
+                        stations.decode_event(message.value or b""),
                         stations=stations,
                         resolution=resolution,
                         reference_ms=int(message.timestamp * 1000),
@@ -300,7 +270,7 @@ class Plumbing:
                 out = handle(event)
             except Exception as exc:
                 await self.dead_letter(event, invalid_event(exc))
-                continue
+                out = []  # what it wrote to tables before failing still goes out
             await send_all(out, event.message.partition)
 
 
@@ -387,22 +357,26 @@ def build_dispatch_app(
     history = AlertHistory()
     board = WaitingBoard(plumbing.partition_of)
 
+    table_writes = TableWrites(app)
+
     def mirrored_table(
         name: str, apply: Callable[[str, Any], None], *, by_key: bool = False
     ) -> faust.types.TableT:
-        """A GlobalTable whose changelog (recovery and other workers' writes) feeds `apply`."""
-
-        async def on_changelog(event: faust.types.EventT) -> None:
-            key = event.key.decode() if isinstance(event.key, bytes) else str(event.key)
-            apply(key, event.value)
-
-        return app.GlobalTable(
-            name,
+        """A global table whose changelog (recovery and other workers' writes) feeds `apply`."""
+        table = MirroredTable(
+            app,
+            name=name,
+            beacon=app.tables.beacon,
             partitions=partitions,
+            is_global=True,
             recovery_buffer_size=1,
-            on_changelog_event=on_changelog,
+            standby_buffer_size=1,
             use_partitioner=by_key,
+            mirror=apply,
+            writes=table_writes,
         )
+        app.tables.add(table)
+        return table
 
     officers = mirrored_table(
         "officers",
@@ -430,9 +404,16 @@ def build_dispatch_app(
         by_key=True,
     )
     alerts_open = app.Table("alerts-open", partitions=partitions)
-    table_writes = TableWrites()
     for written in (officers, waiting_store, alerts_open, camera_store, history_store):
         table_writes.watch(written)
+
+    @app.on_partitions_revoked.connect
+    async def settle_table_writes(sender: Any, /, *_: Any, signal: Any, **__: Any) -> None:
+        """The next owner of a partition recovers its tables up to the changelog's end as it
+        is when the rebalance completes: every write this worker made (agents have finished
+        their events by now) must be acknowledged before it rejoins the group, or the next
+        owner decides from a view without them (an officer booked twice after a `kill -9`)."""
+        await table_writes.durable()
 
     dispatcher = Dispatcher(
         policy=policy_for(settings),
@@ -466,7 +447,7 @@ def build_dispatch_app(
     async def send_all(out: list[Outbound], partition: int) -> None:
         """`partition`: of the event being handled (whose tables' changelogs we write to).
         Everything that can be decided here is decided first; then the tables' writes are
-        acknowledged by the broker (TableWrites) before anything is published, so that a crash can
+        handed to the Kafka client (TableWrites) before anything is published, so that a crash can
         lose a message the tables remember (sent again on recovery: Dispatcher._recover), never
         publish a decision the tables forgot (an officer told to go where nobody knows)."""
         queue, outgoing = deque(out), []
@@ -477,9 +458,7 @@ def build_dispatch_app(
                 outgoing.append(item)
             else:
                 queue.extend(here)
-        if not outgoing:
-            return
-        await table_writes.durable()
+        await table_writes.hand_over()
         for item in outgoing:
             await outputs[item.topic].send(
                 key=item.key.encode(), value=to_json(item.message), partition=item.partition
@@ -495,7 +474,7 @@ def build_dispatch_app(
             out = dispatcher.on_alert(alert, now_ms())
         except Exception:  # not lost: its normalised copy takes the two-hop way
             log.exception("alert %s: dispatch where normalised failed", alert.alert_id)
-            return
+            out = []
         await send_all(out, event.message.partition)
 
     skew = skew_for(settings)

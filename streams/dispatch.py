@@ -490,6 +490,13 @@ def release_unacknowledged(state: OfficerState, now_ms: int) -> tuple[OfficerSta
     return released, withdrawal
 
 
+def assignment_id(alert_id: str, officer_id: str, turn: int = 1) -> str:
+    """An assignment's id, the key a consumer drops repeats by: the same for a booking announced
+    again (recovery), new for the same officer sent to the same alert again after clearing
+    their part (`turn` 2, 3, ...), which their app must not drop as a repeat."""
+    return f"{alert_id}:{officer_id}" if turn == 1 else f"{alert_id}:{officer_id}:{turn}"
+
+
 def build_assignment(
     alert: AlertCall,
     officer: OfficerState,
@@ -499,6 +506,7 @@ def build_assignment(
     assigned_utc_ms: int,
     zone: str,
     units_needed: int = 1,
+    turn: int = 1,
     reason: AssignmentReason = "dispatch",
     cameras: Sequence[CameraRef] = (),
     body_cameras: Sequence[BodyCamera] = (),
@@ -513,7 +521,7 @@ def build_assignment(
         cameras=list(cameras),
         body_cameras=list(body_cameras),
         background=list(background),
-        assignment_id=f"{alert.alert_id}:{officer.officer_id}",
+        assignment_id=assignment_id(alert.alert_id, officer.officer_id, turn),
         alert=AssignedAlert(
             alert_id=alert.alert_id,
             category=alert.category,

@@ -482,6 +482,7 @@ class Dispatcher:
             assigned_utc_ms=now_ms,
             zone=self.zone,
             units_needed=progress.units_needed,
+            turn=progress.served.count(officer.officer_id) + 1,
             reason=reason,
             cameras=self.cameras.covering(
                 alert.lat, alert.lon, radius_m=self.policy.camera_radius_m
@@ -498,6 +499,7 @@ class Dispatcher:
                 now_ms,
                 f"{reason}: {assignment.distance_m:.0f} m, ETA {assignment.eta_s:.0f} s",
                 waited_ms=dispatch.waited_ms(progress, now_ms),
+                assignment_id=assignment.assignment_id,
             ),
         ]
 
@@ -511,6 +513,7 @@ class Dispatcher:
         *,
         radius_m: float | None = None,
         waited_ms: int | None = None,
+        assignment_id: str = "",
     ) -> Outbound:
         event = DispatchEvent(
             kind=kind,
@@ -520,6 +523,7 @@ class Dispatcher:
             at_utc_ms=now_ms,
             radius_m=radius_m,
             waited_ms=waited_ms,
+            assignment_id=assignment_id,
         )
         return Outbound("events", alert_id, event)
 

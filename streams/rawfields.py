@@ -13,16 +13,27 @@ from streams.errors import InvalidEvent, Reason
 RawEvent = Mapping[str, Any]
 
 
-def decode_json_object(payload: bytes) -> RawEvent:
+def decode_json_object(payload: bytes | str) -> RawEvent:
+    """One JSON object; bytes must be UTF-8 (`StationBook.decode_event` reads other encodings)."""
     try:
         value = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
+        if isinstance(payload, bytes) and not _is_utf8(payload):
+            raise InvalidEvent(Reason.INVALID_ENCODING, f"not UTF-8: {exc}") from exc
         raise InvalidEvent(Reason.INVALID_JSON, f"not JSON: {exc}") from exc
     if not isinstance(value, dict):
         raise InvalidEvent(
             Reason.INVALID_JSON, f"expected a JSON object, got {type(value).__name__}"
         )
     return value
+
+
+def _is_utf8(payload: bytes) -> bool:
+    try:
+        payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def first_present(raw: RawEvent, names: Sequence[str]) -> Any:

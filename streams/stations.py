@@ -1,14 +1,20 @@
-"""Per-station conventions: each station's time zone and how its systems write ambiguous times.
-Configured in settings (`SMART_STATION_STATIONS`, JSON); unknown stations use the default zone."""
+"""Per-station conventions: each station's time zone, how its systems write ambiguous times and
+which encoding their bytes are in. Configured in settings (`SMART_STATION_STATIONS`, JSON);
+unknown stations use the default zone and UTF-8."""
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
+from streams.errors import InvalidEvent, Reason
+from streams.rawfields import STATION_NAMES, RawEvent, decode_json_object, first_present
 from streams.timefmt import Instant, SourceConvention, parse_instant
+
+_JSON_PUNCTUATION = '{}[]:,"0123456789.-+eE truefalsnul'
 
 
 class StationSettings(BaseModel):
@@ -20,6 +26,25 @@ class StationSettings(BaseModel):
     zone: str | None = None
     day_first: bool | None = None
     twelve_hour: bool | None = None
+    encoding: str | None = None  # of the bytes its systems send (GBK, GB18030, Big5...): not UTF-8
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str | None) -> str | None:
+        """The codec's own name; None for UTF-8. JSON must read the same in it as in ASCII."""
+        if value is None:
+            return None
+        try:
+            name = codecs.lookup(value).name
+        except LookupError as exc:
+            raise ValueError(f"unknown encoding {value!r}") from exc
+        try:
+            same = _JSON_PUNCTUATION.encode(name) == _JSON_PUNCTUATION.encode("ascii")
+        except UnicodeError:
+            same = False
+        if not same:
+            raise ValueError(f"encoding {value!r} does not write JSON as ASCII does")
+        return None if name == "utf-8" else name
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +55,43 @@ class StationBook:
     def zone_for(self, station_id: str) -> str:
         entry = self.stations.get(station_id)
         return entry.zone if entry is not None and entry.zone else self.default_zone
+
+    def encoding_for(self, station_id: str) -> str | None:
+        entry = self.stations.get(station_id)
+        return entry.encoding if entry is not None else None
+
+    def decode_event(self, payload: bytes) -> RawEvent:
+        """A raw event's JSON object: UTF-8, or the encoding its station is configured with.
+        Bytes that neither reads are `invalid_encoding`."""
+        try:
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError:
+            return self._decode_legacy(payload)
+        raw = decode_json_object(text)
+        if payload.isascii():
+            return raw
+        encoding = self.encoding_for(_station_of(raw))
+        return raw if encoding is None else self._decode_as(payload, encoding)
+
+    def _decode_legacy(self, payload: bytes) -> RawEvent:
+        for encoding in sorted({e.encoding for e in self.stations.values() if e.encoding}):
+            try:
+                raw = decode_json_object(payload.decode(encoding))
+            except (UnicodeDecodeError, InvalidEvent):
+                continue
+            if self.encoding_for(_station_of(raw)) == encoding:
+                return raw
+        raise InvalidEvent(
+            Reason.INVALID_ENCODING, "not UTF-8, nor the encoding configured for its station"
+        )
+
+    def _decode_as(self, payload: bytes, encoding: str) -> RawEvent:
+        try:
+            return decode_json_object(payload.decode(encoding))
+        except UnicodeDecodeError as exc:
+            raise InvalidEvent(
+                Reason.INVALID_ENCODING, f"not {encoding}, the encoding of its station"
+            ) from exc
 
     def convention_for(self, station_id: str) -> SourceConvention | None:
         entry = self.stations.get(station_id)
@@ -45,3 +107,7 @@ class StationBook:
             convention=self.convention_for(station_id),
             reference_ms=reference_ms,
         )
+
+
+def _station_of(raw: RawEvent) -> str:
+    return str(first_present(raw, STATION_NAMES) or "")

@@ -13,10 +13,12 @@ GB2312 characters. A UTF-8 repair needs a strict UTF-8 decoding that is all CJK.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import chain, pairwise
+from itertools import chain
+
+from streams.textmodel import char_model, word_model
 
 REPLACEMENT = "\ufffd"
 
@@ -98,47 +100,47 @@ def _is_trail(b: int) -> bool:
     return 0x40 <= b <= 0xFE and b != 0x7F
 
 
-def _pick(candidates: set[tuple[str, int]]) -> tuple[str, int] | None:
-    """The one most common candidate, or None when two are equally plausible."""
-    if not candidates:
-        return None
-    lowest = min(tier for _, tier in candidates)
-    best = [c for c in candidates if c[1] == lowest]
-    return best[0] if len(best) == 1 else None
+# --- decoding with losses: the likeliest reading under a model of Chinese text ----------------
 
-
-# --- decoding with losses: a shortest path over the bytes --------------------------------------
-
-# A path's cost is what it had to assume, in the units above: a dropped byte restored costs about
-# as much as a level-2 hanzi is rare, so one restoration beats a chain of misread characters.
-# Equal-cost paths are alternatives the text cannot tell apart; where they differ we write U+FFFD.
-_RESOLVED_PLACEHOLDER = 1
-_INSERTED = 7
-_UNRESOLVED = 12
-_LONE = 25
+# A reading's cost, in nats, is what the character model says of its characters (textmodel) plus
+# what it had to assume about the bytes. A byte dropped on the way (a soft hyphen, a CP1252-
+# undefined byte) is rare: restoring one costs as much as a ~1/400 event; a U+FFFD or '?' stood
+# for one of the five undefined bytes, which one is the model's to tell. A token no reading
+# explains becomes U+FFFD at a cost above any restoration.
+_RESOLVED_PLACEHOLDER = 1.0
+_INSERTED = 6.0
+_LONE = 30.0
 # Chinese text writes the full-width '？': an ASCII '?' glued to multi-byte text is more likely a
 # byte lost on the way than punctuation.
-_GLUED_QUESTION = 6
+_GLUED_QUESTION = 3.0
+# The best reading of a character is kept only when every reading that differs there costs this
+# much more (e^5 ≈ 150 times less likely); measured on bench/bench_textfix.py's corpus.
+MARGIN = 5.0
+# A reading within MARGIN is weighed by the word model (jieba's cut): the best one is kept when it
+# reads that much better as words, else U+FFFD.
+WORD_MARGIN = 3.0
+_BEAM = 20.0
 
 
-def _glued_question_mark(tokens: list[int], i: int) -> int:
+def _glued_question_mark(tokens: list[int], i: int) -> float:
     if tokens[i] != _QUESTION:
-        return 0
+        return 0.0
     before = tokens[i - 1] if i else 0
     after = tokens[i + 1] if i + 1 < len(tokens) else 0
-    # Between two multi-byte characters it is twice as suspect: a literal '?' there let a pair of
-    # lost bytes be misread as '?' + rare hanzi + '?' instead of being marked.
     return _GLUED_QUESTION * ((before >= 0x80) + (after >= 0x80))
 
 
-_Edge = tuple[int, str, int]  # (next position, character, cost)
+_Edge = tuple[int, str, float]  # (next position, character, cost of the assumptions)
 
 
-def _pair_candidates(leads: tuple[int, ...], trails: tuple[int, ...]) -> set[tuple[str, int]]:
+def _pair_candidates(leads: tuple[int, ...], trails: tuple[int, ...]) -> list[str]:
     table = _gbk()
-    return {
-        table[lead << 8 | trail] for lead in leads for trail in trails if lead << 8 | trail in table
-    }
+    return [
+        table[lead << 8 | trail][0]
+        for lead in leads
+        for trail in trails
+        if lead << 8 | trail in table
+    ]
 
 
 def _options(b: int, fits: Callable[[int], bool]) -> tuple[int, ...]:
@@ -159,25 +161,17 @@ def _edges_at(tokens: list[int], i: int) -> list[_Edge]:
         if 0x30 <= four[1] <= 0x39 and 0x30 <= four[3] <= 0x39:
             char = bytes(four).decode("gb18030", errors="replace")
             if len(char) == 1 and char != REPLACEMENT:
-                edges.append((i + 4, char, _RARE))
+                edges.append((i + 4, char, 0.0))
     if b >= 0x80 or b == _UNKNOWN:
         edges.extend(_restoring_edges(b, i))
     return edges
 
 
 def _pair_edges(tokens: list[int], i: int) -> list[_Edge]:
-    b, c = tokens[i], tokens[i + 1]
-    leads, trails = _options(b, _is_lead), _options(c, _is_trail)
-    candidates = _pair_candidates(leads, trails)
-    if not candidates:
-        return []
-    placeholder = len(leads) > 1 or len(trails) > 1
-    picked = _pick(candidates)
-    if picked is None:
-        # A lost lead byte owns the next byte even when that is ASCII: GBK trails may be.
-        return [(i + 2, REPLACEMENT, _UNRESOLVED)] if placeholder else []
-    char, tier = picked
-    return [(i + 2, char, tier + (_RESOLVED_PLACEHOLDER if placeholder else 0))]
+    leads, trails = _options(tokens[i], _is_lead), _options(tokens[i + 1], _is_trail)
+    placeholders = (len(leads) > 1) + (len(trails) > 1)
+    cost = _RESOLVED_PLACEHOLDER * placeholders
+    return [(i + 2, char, cost) for char in _pair_candidates(leads, trails)]
 
 
 def _restoring_edges(b: int, i: int) -> list[_Edge]:
@@ -185,74 +179,127 @@ def _restoring_edges(b: int, i: int) -> list[_Edge]:
     edges: list[_Edge] = [(i + 1, REPLACEMENT, _LONE)]
     if b == _UNKNOWN:
         return edges
-    for candidates in (
-        _pair_candidates((b,), _DROPPABLE) if _is_lead(b) else set(),
-        _pair_candidates(_DROPPABLE, (b,)),
-    ):
-        picked = _pick(candidates)
-        if picked is not None:
-            edges.append((i + 1, picked[0], _INSERTED + picked[1]))
+    candidates = _pair_candidates((b,), _DROPPABLE) if _is_lead(b) else []
+    candidates += _pair_candidates(_DROPPABLE, (b,))
+    edges.extend((i + 1, char, _INSERTED) for char in candidates)
     return edges
 
 
-def _shortest(edges: list[list[_Edge]]) -> tuple[list[float], list[float]]:
-    n = len(edges)
-    inf = float("inf")
-    forward, backward = [inf] * (n + 1), [inf] * (n + 1)
-    forward[0] = backward[n] = 0
-    for i in range(n):
-        for j, _, cost in edges[i]:
-            forward[j] = min(forward[j], forward[i] + cost)
-    for i in range(n - 1, -1, -1):
-        backward[i] = min((cost + backward[j] for j, _, cost in edges[i]), default=inf)
-    return forward, backward
+class _Lattice:
+    """Every reading of a run of byte tokens, with the character model's costs: the best reading
+    (Viterbi over (position, last character)), and for each of its characters the readings that
+    differ there and come within MARGIN of it, which the word model then weighs."""
+
+    def __init__(self, tokens: list[int]) -> None:
+        self.n = len(tokens)
+        self.edges = [_edges_at(tokens, i) for i in range(self.n)]
+        self.model = char_model().cost
+        self.costs: dict[tuple[str, str], float] = {}
+        # forward[j][c]: the best cost of reading tokens[:j] ending in c, and its last step;
+        # backward[i][c]: the best cost of reading tokens[i:] after a c, and its first step.
+        self.forward: list[dict[str, tuple[float, tuple[str, int, _Edge] | None]]] = [
+            {} for _ in range(self.n + 1)
+        ]
+        self.backward: list[dict[str, tuple[float, _Edge | None]]] = [{} for _ in range(self.n + 1)]
+
+    def step(self, prev: str, edge: _Edge) -> float:
+        char = edge[1]
+        if char == REPLACEMENT:
+            return edge[2]
+        cost = self.costs.get((prev, char))
+        if cost is None:
+            cost = self.costs[prev, char] = self.model(prev, char)
+        return edge[2] + cost
+
+    def run(self) -> str:
+        forward, backward = self.forward, self.backward
+        forward[0][""] = (0.0, None)
+        for i in range(self.n):
+            # Readings far behind the best so far cannot catch up: pruned (a beam).
+            cutoff = min(total for total, _ in forward[i].values()) + _BEAM
+            forward[i] = {c: state for c, state in forward[i].items() if state[0] <= cutoff}
+            for prev, (before, _) in forward[i].items():
+                for edge in self.edges[i]:
+                    total = before + self.step(prev, edge)
+                    found = forward[edge[0]].get(edge[1])
+                    if found is None or total < found[0]:
+                        forward[edge[0]][edge[1]] = (total, (prev, i, edge))
+        if not forward[self.n]:
+            return ""
+        backward[self.n] = dict.fromkeys(forward[self.n], (0.0, None))
+        for i in range(self.n - 1, -1, -1):
+            for prev in forward[i]:
+                options = [
+                    (self.step(prev, e) + backward[e[0]][e[1]][0], e)
+                    for e in self.edges[i]
+                    if e[1] in backward[e[0]]
+                ]
+                if options:
+                    backward[i][prev] = min(options, key=lambda o: o[0])
+        return self._marked()
+
+    def _before(self, at: int, char: str) -> list[tuple[int, _Edge]]:
+        path: list[tuple[int, _Edge]] = []
+        while (back := self.forward[at][char][1]) is not None:
+            char, at, edge = back
+            path.append((at, edge))
+        return path[::-1]
+
+    def _after(self, at: int, char: str) -> list[tuple[int, _Edge]]:
+        path: list[tuple[int, _Edge]] = []
+        while (edge := self.backward[at][char][1]) is not None:
+            path.append((at, edge))
+            at, char = edge[0], edge[1]
+        return path
+
+    def _marked(self) -> str:
+        ends = self.forward[self.n]
+        last = min(ends, key=lambda c: ends[c][0])
+        best, path = ends[last][0], self._before(self.n, last)
+        chosen: list[tuple[int, str]] = [(0, "")] * self.n  # (end, char) read over each token
+        for start, (end, char, _) in path:
+            for p in range(start, end):
+                chosen[p] = (end, char)
+        close: list[list[tuple[int, str, _Edge]]] = [[] for _ in range(self.n)]
+        for i in range(self.n):
+            for prev, (before, _) in self.forward[i].items():
+                for edge in self.edges[i]:
+                    after = self.backward[edge[0]].get(edge[1])
+                    if after is None:
+                        continue
+                    if before + self.step(prev, edge) + after[0] - best >= MARGIN:
+                        continue
+                    for p in range(i, edge[0]):
+                        if chosen[p] != (edge[0], edge[1]):
+                            close[p].append((i, prev, edge))
+        words = word_model().cost
+        best_cost = words(_text(path)) + _assumed(path)
+        out = []
+        for start, (end, char, _) in path:
+            rivals = {r for p in range(start, end) for r in close[p]}
+            sure = all(self._cost_through(words, *r) - best_cost >= WORD_MARGIN for r in rivals)
+            out.append(char if sure else REPLACEMENT)
+        return "".join(out)
+
+    def _cost_through(
+        self, words: Callable[[str], float], start: int, prev: str, edge: _Edge
+    ) -> float:
+        """What the word model and the byte assumptions say of the best reading through `edge`."""
+        path = [*self._before(start, prev), (start, edge), *self._after(edge[0], edge[1])]
+        return words(_text(path)) + _assumed(path)
 
 
-def _paths(
-    edges: list[list[_Edge]], start: int, stop: int, optimal: set[tuple[int, int]], limit: int = 64
-) -> list[list[_Edge]]:
-    """Every optimal path from `start` to `stop` (at most `limit` of them)."""
-    found: list[list[_Edge]] = []
-    stack: list[tuple[int, list[_Edge]]] = [(start, [])]
-    while stack and len(found) < limit:
-        at, path = stack.pop()
-        if at == stop:
-            found.append(path)
-            continue
-        for index, edge in enumerate(edges[at]):
-            if (at, index) in optimal and edge[0] <= stop:
-                stack.append((edge[0], [*path, edge]))
-    return found
+def _text(path: list[tuple[int, _Edge]]) -> str:
+    return "".join(edge[1] for _, edge in path)
 
 
-def _agree(paths: list[list[_Edge]]) -> str:
-    """The text all paths agree on, with U+FFFD where they differ."""
-    texts = {"".join(edge[1] for edge in path) for path in paths}
-    if len(texts) == 1:
-        return texts.pop()
-    lengths = {len(text) for text in texts}
-    if len(lengths) > 1:
-        return REPLACEMENT * min(lengths)
-    columns = zip(*texts, strict=True)
-    return "".join(col[0] if len(set(col)) == 1 else REPLACEMENT for col in columns)
+def _assumed(path: list[tuple[int, _Edge]]) -> float:
+    return sum(edge[2] for _, edge in path)
 
 
 def _decode_gbk(tokens: list[int]) -> str:
-    """The best decoding of `tokens` as GBK; U+FFFD where equally good decodings differ."""
-    edges = [_edges_at(tokens, i) for i in range(len(tokens))]
-    forward, backward = _shortest(edges)
-    best = forward[-1]
-    optimal = {
-        (i, k)
-        for i, options in enumerate(edges)
-        for k, (j, _, cost) in enumerate(options)
-        if forward[i] + cost + backward[j] == best
-    }
-    spanned = {p for i, k in optimal for p in range(i + 1, edges[i][k][0])}
-    cuts = [
-        p for p in range(len(tokens) + 1) if p not in spanned and forward[p] + backward[p] == best
-    ]
-    return "".join(_agree(_paths(edges, start, stop, optimal)) for start, stop in pairwise(cuts))
+    """The likeliest decoding of `tokens` as GBK; U+FFFD where another reading comes close."""
+    return _Lattice(tokens).run()
 
 
 # --- deciding whether a run is mojibake --------------------------------------------------------
@@ -312,8 +359,18 @@ def _repair_segment(segment: str) -> tuple[str, bool, str] | None:
         return utf8, False, "utf-8"
     if not gbk_like:
         return None
-    decoded = _decode_gbk(tokens)
+    strict, decoded = decoded, _decode_gbk(tokens)
+    if strict and _agrees(strict, decoded):
+        # The likeliest reading is the bytes as they are; what comes close assumes lost bytes
+        # that nothing shows: the text is kept as read.
+        decoded = strict
     return (decoded, REPLACEMENT in decoded, "gbk") if _plausible_gbk(decoded) else None
+
+
+def _agrees(text: str, marked: str) -> bool:
+    return len(text) == len(marked) and all(
+        m in (c, REPLACEMENT) for c, m in zip(text, marked, strict=True)
+    )
 
 
 def repair_text(s: str) -> TextRepair:
@@ -333,6 +390,38 @@ def repair_text(s: str) -> TextRepair:
         return TextRepair(s)
     pieces.append(s[last:])
     return TextRepair("".join(pieces), changed=True, lossy=lossy, source_encoding=encoding)
+
+
+def repair_short_field(s: str) -> TextRepair:
+    """A field too short for `repair_text`'s caution, one or two hanzi read byte by byte ('·Ö'
+    for 分), repaired on the word of its record: call it only when the record's other text is
+    GBK mojibake. Its bytes must read strictly as GBK, and every character as a common hanzi."""
+    if s.isascii() or _SUSPECT.search(s) is None:
+        return TextRepair(s)
+    pieces: list[str] = []
+    last = 0
+    tiers = _tier_of_char()
+    for match in _SEGMENT.finditer(s):
+        segment = match.group()
+        if REPLACEMENT in segment:
+            return TextRepair(s)
+        decoded = _strict(bytes(_BYTE[c] for c in segment), "gbk")
+        wide = [c for c in decoded if c > "\x7f"]
+        if not decoded or not 1 <= len(wide) <= 2 or any(tiers.get(c) != _COMMON for c in wide):
+            return TextRepair(s)
+        pieces += [s[last : match.start()], decoded]
+        last = match.end()
+    pieces.append(s[last:])
+    return TextRepair("".join(pieces), changed=True, source_encoding="gbk")
+
+
+def repair_record(values: Sequence[str]) -> list[TextRepair]:
+    """`repair_text` of each of a record's text fields; when one of them was GBK mojibake, the
+    short fields it left alone get `repair_short_field` (a field alone keeps the caution)."""
+    repairs = [repair_text(v) for v in values]
+    if not any(r.source_encoding == "gbk" for r in repairs):
+        return repairs
+    return [r if r.changed else repair_short_field(r.text) for r in repairs]
 
 
 _FULLWIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}

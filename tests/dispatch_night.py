@@ -222,19 +222,26 @@ def verdict(plan: NightPlan, events: list[dict], assignments: list[dict]) -> Nig
     result = NightVerdict()
     ids = {a["assignment_id"] for a in assignments}
     result.assignments, result.repeats = len(ids), len(assignments) - len(ids)
-    first: dict[tuple[str, str, str], dict] = {}
+    # The README's keys: an `assigned` repeats with its assignment_id, the others with their
+    # time (an officer sent to the same alert twice clears it twice, at two times).
+    first: dict[tuple[str, ...], dict] = {}
     for event in sorted(events, key=lambda e: e["at_utc_ms"]):
-        key = (event["kind"], event["alert_id"], event["officer_id"])
+        kind, alert_id, officer = event["kind"], event["alert_id"], event["officer_id"]
+        if kind == "assigned":
+            key: tuple[str, ...] = (kind, event.get("assignment_id") or f"{alert_id}:{officer}")
+        else:
+            key = (kind, alert_id, officer, str(event["at_utc_ms"]))
         if key in first:
             result.repeats += 1
         else:
             first[key] = event
     kinds_by_alert: dict[str, set[str]] = defaultdict(set)
-    cleared: dict[str, set[str]] = defaultdict(set)
-    for kind, alert_id, officer in first:
+    cleared: dict[str, set[tuple[str, int]]] = defaultdict(set)
+    for event in first.values():
+        kind, alert_id = event["kind"], event["alert_id"]
         kinds_by_alert[alert_id].add(kind)
         if kind == "cleared":
-            cleared[alert_id].add(officer)
+            cleared[alert_id].add((event["officer_id"], event["at_utc_ms"]))
         result.withdrawn += kind in ("withdrawn", "ack_timeout")
     for _, alert_id, _, _ in plan.alerts:
         if not kinds_by_alert[alert_id] & {"assigned", "unassigned"}:
@@ -273,10 +280,10 @@ def _overlaps(events: object) -> list[str]:
 
 
 def settled(plan: NightPlan, bootstrap: str, names: TopicNames) -> bool:
-    cleared: dict[str, set[str]] = defaultdict(set)
+    cleared: dict[str, set[tuple[str, int]]] = defaultdict(set)
     for event in read_topic(bootstrap, names.events):
-        if event["kind"] == "cleared":
-            cleared[event["alert_id"]].add(event["officer_id"])
+        if event["kind"] == "cleared":  # an officer may clear the same alert twice
+            cleared[event["alert_id"]].add((event["officer_id"], event["at_utc_ms"]))
     return all(len(cleared[a]) >= plan.units(a) for _, a, _, _ in plan.alerts)
 
 

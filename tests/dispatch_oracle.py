@@ -258,7 +258,7 @@ class Model:
         self.officers: dict[str, OfficerState] = {}
         self.alerts: dict[str, AlertState] = {}
         self.refusals: dict[tuple[str, str], int] = {}  # (officer, alert) -> until
-        self.served_by: set[tuple[str, str]] = set()  # (officer, alert) who cleared a unit
+        self.served_by: dict[tuple[str, str], int] = {}  # (officer, alert) -> units cleared
         # an officer who cleared a unit of an alert, for that alert: "eligible" (the contract's
         # eligibility does not exclude them), "excluded", or "either" (not asserted)
         self.served_mode = "eligible"
@@ -753,7 +753,7 @@ class Oracle:
             if o.holding != aid or not o.arrived:
                 self.fail(f"cleared {aid} by {oid}: {self._officer(oid)}")
             a.served += 1
-            m.served_by.add((oid, aid))
+            m.served_by[(oid, aid)] = m.served_by.get((oid, aid), 0) + 1
             a.holders.discard(oid)
             o.holding, o.duty = None, "available"
             self._notify("cleared", oid, aid, t)
@@ -834,7 +834,10 @@ class Oracle:
     ) -> None:
         problems = []
         alert, officer = msg.get("alert") or {}, msg.get("officer") or {}
-        if msg.get("assignment_id") != f"{a.alert_id}:{o.officer_id}":
+        # the README's key: `<alert>:<officer>`, then `:<n>` when sent to it an n-th time
+        turn = self.model.served_by.get((o.officer_id, a.alert_id), 0) + 1
+        expected_id = f"{a.alert_id}:{o.officer_id}" + (f":{turn}" if turn > 1 else "")
+        if msg.get("assignment_id") != expected_id:
             problems.append(f"assignment_id {msg.get('assignment_id')!r}")
         if alert.get("priority") != a.priority:
             problems.append(f"alert priority {alert.get('priority')} != {a.priority}")

@@ -134,11 +134,9 @@ def test_alerts_survive_repeated_kill9_mid_burst(
             assert worker.alive(), f"worker exited, see {worker.log_path}"
             time.sleep(1)
             missing = unhandled(kafka_bootstrap, names, ids)
-        if missing:
-            # Open (issue #8): with the transport fix a loss got rare (1 cycle in 4 once, on the
-            # final tree of session 3), not impossible; the report says where the commit went.
-            pytest.xfail(
-                f"known open defect: {what}: {len(missing)} alerts lost\n"
+        if missing:  # the report says where the group's commit went
+            pytest.fail(
+                f"{what}: {len(missing)} alerts lost\n"
                 + lost_report(kafka_bootstrap, names, crash_settings.app_id, missing)
             )
         # Each raw alert handled once and committed: no hole, no replayed twice-acked record

@@ -510,6 +510,22 @@ def test_waiting_alerts_are_served_each_time_officers_clear() -> None:
     assert not holders(out)
 
 
+def test_an_officer_sent_to_the_same_alert_again_gets_a_new_assignment_id() -> None:
+    """A two-unit alert and one officer: they serve, clear and are sent again. The second
+    assignment had the first one's id, so the officers' app dropped it as a repeat, nobody came
+    and the alert missed its second unit (seen in the kill -9 night bench)."""
+    s = session()
+    out = feed_all(s, [ping("A", NEAR, T0), alert("AL1", T0 + 1000, "weapon")])
+    out += feed_all(s, [ping("A", NEAR, T0 + 20_000), *clear("A", "AL1", T0 + 20_000)])
+    out += s.advance(T0 + 30_000)
+    ids = [a["assignment_id"] for a in assignments(out, "AL1")]
+    assert ids == ["AL1:A", "AL1:A:2"]
+    # recovery announces the booking again under the same id (the app drops the repeat)
+    s.restart()
+    again = s.advance(T0 + 32_000)
+    assert [a["assignment_id"] for a in assignments(again, "AL1")] == ["AL1:A:2"]
+
+
 def test_freed_officer_goes_to_the_most_urgent_waiting_alert() -> None:
     """Defect 1: a priority 1 alert waited while a priority 3 alert got the freed officer."""
     s = session()

@@ -1,5 +1,5 @@
 """The KPI tables fed on insert: an alert's lifecycle from its dispatch events, the roll-up per
-station and hour, the H3 load per minute, and the backfill from rows stored before version 3."""
+station and hour, and the H3 load per minute."""
 
 from __future__ import annotations
 

@@ -23,6 +23,7 @@ from kafka.structs import OffsetAndMetadata
 
 from infra.broker import EmbeddedBroker
 from sinks.loader import Loader, LoaderStats, table_router
+from sinks.migrations import CODE_VERSION
 from sinks.warehouse import TABLES, Warehouse
 from streams.settings import Settings
 from streams.topics import TopicNames, ensure_topics
@@ -113,8 +114,10 @@ def messages(names: TopicNames, n: int) -> dict[str, list[tuple[bytes, list[Any]
         names.alerts: alert,
         names.assignments: assignment,
         names.events: lambda i: {
-            "kind": "escalated",
+            "kind": "assigned",
             "alert_id": f"A{i}",
+            "officer_id": "OFF-1",
+            "assignment_id": f"A{i}:OFF-1:1",
             "at_utc_ms": NOW_MS + i,
             "radius_m": 10000.0,
             "waited_ms": 120000,
@@ -239,6 +242,8 @@ def test_callers_numbers_are_masked_and_hashed_in_every_table(
         assert expected.hmac.encode() in dump, table
     [row] = warehouse.query("SELECT caller_phone_masked AS m FROM {db}.alerts LIMIT 1")
     assert row["m"] == "*******5678"
+    events = warehouse.query("SELECT assignment_id FROM {db}.dispatch_events ORDER BY alert_id")
+    assert [e["assignment_id"] for e in events] == [f"A{i}:OFF-1:1" for i in range(3)]
     [payload] = warehouse.query("SELECT payload FROM {db}.assignments LIMIT 1")
     assert orjson.loads(payload["payload"])["caller_phone"] == "*******5678"
 
@@ -366,7 +371,9 @@ def test_sink_flushes_and_commits_on_signal_even_started_in_the_background(
         )
         assert during.stdout.splitlines() == ["n", "0"], during.stderr
         status = cli("status")
-        assert "loader process: pid" in status.stdout and "version 3" in status.stdout, status
+        assert (
+            "loader process: pid" in status.stdout and f"version {CODE_VERSION}" in status.stdout
+        ), status
         os.kill(sink.pid, signum)
         _, err = sink.communicate(timeout=60)
         assert sink.returncode == 0, err

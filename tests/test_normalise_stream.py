@@ -11,6 +11,7 @@ import pytest
 from kafka import KafkaProducer
 
 from streams.settings import Settings
+from streams.stations import StationSettings
 from streams.topics import TopicNames
 from streams.worker import WorkerProcess
 from tests.conftest import consume
@@ -106,7 +107,7 @@ def test_malformed_events_go_to_dead_letters_and_good_ones_are_normalised(
     }  # original bytes, untouched
     reasons = {value: dict(record.headers)["reason"].decode() for value, record in by_value.items()}
     assert reasons == {
-        bad_bytes: "invalid_json",
+        bad_bytes: "invalid_encoding",  # not UTF-8 comes first
         impossible: "invalid_time",
         ambiguous: "ambiguous_time",
         from_2099: "out_of_range",
@@ -116,3 +117,51 @@ def test_malformed_events_go_to_dead_letters_and_good_ones_are_normalised(
     headers = dict(by_value[impossible].headers)
     assert headers["source_topic"].decode() == topics.gps_raw
     assert int(headers["source_offset"]) >= 0 and headers["message"]
+
+
+def test_gbk_bytes_flow_on_a_gbk_station_and_are_dead_lettered_elsewhere(
+    settings: Settings,
+    topics: TopicNames,
+    kafka_bootstrap: str,
+    producer: KafkaProducer,
+    tmp_path: Path,
+) -> None:
+    def alert(alert_id: str, station: str) -> bytes:
+        event = {
+            "alert_id": alert_id,
+            "station_id": station,
+            "lat": 29.56,
+            "lon": 106.55,
+            "time": "2022-10-15 15:05",
+            "address": "解放碑步行街8号",
+            "description": "有人打架",
+        }
+        return orjson.dumps(event).decode().encode("gbk")
+
+    on_gbk, on_utf8 = alert("AL-GBK", "ST-GBK"), alert("AL-UTF", "ST-UTF")
+    settings = settings.model_copy(
+        update={
+            "event_max_behind_s": 10 * 365 * 86400.0,
+            "stations": {
+                "ST-GBK": StationSettings(encoding="gbk"),
+                "ST-UTF": StationSettings(zone="Asia/Shanghai"),
+            },
+        }
+    )
+    worker = WorkerProcess(settings, tmp_path / "worker.log").start()
+    try:
+        producer.send(topics.alerts_raw, value=on_utf8)
+        producer.send(topics.alerts_raw, value=on_gbk)
+        producer.flush()
+        alerts = consume(kafka_bootstrap, topics.alerts, until=lambda r: len(r) >= 1)
+        dead = consume(kafka_bootstrap, topics.deadletter, until=lambda r: len(r) >= 1, raw=True)
+    finally:
+        worker.stop()
+
+    [normalised] = alerts
+    assert normalised["alert_id"] == "AL-GBK"
+    assert normalised["address"] == "解放碑步行街8号" and normalised["description"] == "有人打架"
+    assert not normalised["text_repaired"]  # decoded, not repaired
+    [letter] = dead
+    assert letter.value == on_utf8  # the original bytes
+    assert dict(letter.headers)["reason"] == b"invalid_encoding"

@@ -54,9 +54,17 @@ def sql_statements(name: str, database: str) -> list[str]:
     return [s.strip().replace("{db}", database) for s in text.split(";") if s.strip()]
 
 
-def _baseline(warehouse: Warehouse, _: PhoneProtector) -> None:
-    for statement in sql_statements("v0001_baseline.sql", warehouse.database):
-        warehouse.execute(statement)
+def _sql(name: str) -> Callable[[Warehouse, PhoneProtector], None]:
+    """A migration that is only idempotent SQL statements."""
+
+    def apply(warehouse: Warehouse, _: PhoneProtector) -> None:
+        for statement in sql_statements(name, warehouse.database):
+            warehouse.execute(statement)
+
+    return apply
+
+
+_baseline = _sql("v0001_baseline.sql")
 
 
 # -- version 2: the layout, and callers' numbers rewritten ------------------------------------
@@ -201,6 +209,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         _layout,
     ),
     Migration(3, "KPIs: alert lifecycle and H3 load per minute fed on insert", _kpis),
+    Migration(4, "dispatch events name their assignment", _sql("v0004_event_assignment_id.sql")),
 )
 CODE_VERSION = MIGRATIONS[-1].version
 
