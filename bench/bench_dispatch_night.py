@@ -27,11 +27,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from base.settings import Settings
+from base.topics import TopicNames
 from infra.broker import EmbeddedBroker
-from streams.settings import Settings
-from streams.topics import TopicNames, ensure_topics
-from streams.worker import WorkerProcess
-from tests.dispatch_night import MidBurstCrash, NightPlan, await_positions, run_night
+from infra.topics import ensure_topics
+from streams.pipeline.worker import WorkerProcess
+from tests.support.dispatch_night import MidBurstCrash, NightPlan, await_positions, run_night
 
 
 def one_night(bootstrap: str, root: Path, index: int, seed: int, kill: bool) -> tuple[bool, str]:

@@ -29,7 +29,7 @@ from scipy.spatial import cKDTree
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from streams.nearest import (
+from streams.dispatch.nearest import (
     R_MIN_M,
     Candidate,
     OfficerIndex,

@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from base.errors import Reason
+
 Latitude = Annotated[float, Field(ge=-90.0, le=90.0)]
 Longitude = Annotated[float, Field(ge=-180.0, le=180.0)]
 IsoTime = Annotated[
@@ -355,11 +357,12 @@ class DeadLetterHeaders(Message):
     """Headers on a dead letter (topic `deadletter`); the record's key and value are the original
     bytes, untouched."""
 
-    reason: str
-    message: str
+    reason: Reason
+    message: str = Field(description="What was wrong, for people (at most 1,000 characters).")
     source_topic: str
     source_partition: int
     source_offset: int
+    station_id: str = Field(default="", description="The event's station, when it names one.")
     dead_utc_ms: UtcMs
 
 

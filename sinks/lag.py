@@ -13,7 +13,7 @@ from typing import Any
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from streams.errors import StackError
+from base.errors import StackError
 
 log = logging.getLogger(__name__)
 

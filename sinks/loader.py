@@ -28,12 +28,12 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
+from base.errors import StackError
+from base.topics import TopicNames
 from sinks import rows
 from sinks.callers import PhoneProtector
 from sinks.lag import group_lags, reachable
 from sinks.warehouse import Warehouse
-from streams.errors import StackError
-from streams.topics import TopicNames
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from base.errors import ConfigError, StackError
 from infra.broker import pid_alive
 from sinks.warehouse import Warehouse
-from streams.errors import ConfigError, StackError
 
 log = logging.getLogger(__name__)
 

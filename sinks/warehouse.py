@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from base.errors import ConfigError, SinkBackpressure, StackError
 from infra.folders import ensure_writable_folder
-from streams.errors import ConfigError, StackError
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +33,6 @@ TABLES = (
 )
 METRIC_TABLES = ("loader_batches", "consumer_lag")
 _WRITABLE = frozenset(TABLES + METRIC_TABLES)
-
-
-class SinkBackpressure(StackError):
-    """More rows are pending than the sink may hold: flush before adding more."""
 
 
 class Warehouse(ABC):
@@ -148,13 +144,6 @@ class ChdbWarehouse(Warehouse):
 
             cls._sessions[path] = session.Session(str(path))
             return cls._sessions[path]
-
-    @classmethod
-    def close_all(cls) -> None:
-        with cls._lock:
-            for held in cls._sessions.values():
-                held.close()
-            cls._sessions.clear()
 
     def execute(self, sql: str) -> None:
         with self._lock:

@@ -15,9 +15,9 @@ from typing import Any
 
 import orjson
 
+from base.errors import StackError
 from sinks.callers import PhoneProtector
 from sinks.warehouse import Warehouse
-from streams.errors import StackError
 
 log = logging.getLogger(__name__)
 
