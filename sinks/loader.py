@@ -154,7 +154,7 @@ class Loader:
         self._loaded: dict[TopicPartition, int] = {}  # highest offset each table holds
         self._unknown_tables: set[str] = set(self.route.values())
         self._uncommitted: dict[TopicPartition, int] = {}
-        self._next_metrics = 0.0
+        self._next_metrics = time.monotonic() + metrics_interval_s  # data first
 
     # -- the loop -------------------------------------------------------------------------------
     def run(self) -> LoaderStats:

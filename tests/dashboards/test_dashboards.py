@@ -432,7 +432,7 @@ def test_every_panel_query_returns_rows_from_a_pipeline_run(
         watch_groups=[settings.app_id, f"{settings.app_id}-positions"],
     ):
         try:
-            wait_for(loaded, timeout_s=30, what="warehouse rows")
+            wait_for(loaded, timeout_s=60, what="warehouse rows")
             lag_rows = "SELECT count() AS n FROM {db}.consumer_lag"
             wait_for(lambda: warehouse.query(lag_rows)[0]["n"] > 0, 30, "lag measured")
         except AssertionError as exc:
