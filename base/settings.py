@@ -69,6 +69,25 @@ class Settings(BaseSettings):
         description="http(s)://user:password@host:port of a ClickHouse server; unset: chDB.",
     )
     warehouse_database: str = Field(default="smart_station", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    warehouse_ttl_days: int = Field(
+        default=365, ge=0, description="Days a loaded row is kept (0: forever); not pings."
+    )
+    warehouse_pings_ttl_days: int = Field(
+        default=90, ge=0, description="Days a loaded GPS ping is kept (0: forever)."
+    )
+    warehouse_metrics_ttl_days: int = Field(
+        default=14, ge=0, description="Days the loader's own metrics are kept (0: forever)."
+    )
+    phone_hmac_key: SecretStr | None = Field(
+        default=None,
+        description="Key of the callers' numbers' HMAC in the warehouse (16+ bytes); unset: one "
+        "generated into <state_dir>/secrets/phone-hmac.key.",
+    )
+    grafana_reader_password: SecretStr | None = Field(
+        default=None,
+        description="Password of the read-only ClickHouse user `grafana_reader` that migrate "
+        "creates on a server backend (unset: no user created).",
+    )
     app_id: str = Field(default="smart-station", description="Faust app id (consumer group).")
     topic_prefix: str = Field(default="", description="Prefix for every topic name (namespacing).")
     topic_partitions: int = Field(default=4, ge=1, le=1024)
@@ -117,8 +136,16 @@ class Settings(BaseSettings):
     ack_timeout_s: float = Field(
         default=60.0, gt=0, description="An officer who does not acknowledge is released."
     )
-    sink_batch_size: int = Field(default=5000, ge=1)
+    sink_batch_size: int = Field(
+        default=5000, ge=1, le=1_000_000, description="Rows per insert (one part, all or none)."
+    )
     sink_flush_interval_s: float = Field(default=1.0, gt=0)
+    sink_retry_max_s: float = Field(
+        default=30.0, gt=0, description="Longest pause between the loader's retries (back-off)."
+    )
+    sink_metrics_interval_s: float = Field(
+        default=10.0, gt=0, description="How often the loader records consumer lag."
+    )
     session_timeout_s: float = Field(
         default=10.0,
         ge=6.0,

@@ -13,6 +13,7 @@ from dashboards.command_map import command_map
 from dashboards.data_quality import data_quality
 from dashboards.dispatch_performance import dispatch_performance
 from dashboards.model import Dashboard
+from dashboards.pipeline_health import pipeline_health
 from dashboards.validate import dashboard_errors
 
 DEFAULT_DATABASE = "smart_station"
@@ -21,6 +22,7 @@ DASHBOARDS: tuple[Callable[[], Dashboard], ...] = (
     command_map,
     dispatch_performance,
     data_quality,
+    pipeline_health,
 )
 
 

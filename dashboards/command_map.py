@@ -113,6 +113,29 @@ LIMIT 200
 """
 
 
+# Each officer's latest status change in the time range (an officer without one is not counted).
+OFFICER_STATUS = """(
+    SELECT officer_id, argMax(status, event_utc_ms) AS status
+    FROM {db}.officer_status_changes
+    WHERE $__timeFilter(ts)
+    GROUP BY officer_id
+)"""
+
+OFFICERS_AVAILABLE = "SELECT countIf(status = 'available') AS available FROM " + OFFICER_STATUS
+OFFICERS_BUSY = (
+    "SELECT countIf(status IN ('en_route', 'on_scene', 'busy')) AS busy FROM " + OFFICER_STATUS
+)
+
+H3_LOAD = """
+SELECT h3_cell, sum(alerts) AS alerts, max(minute) AS last_alert_minute
+FROM {db}.load_h3_minute
+WHERE $__timeFilter(minute) AND station_id IN (${station:singlequote})
+GROUP BY h3_cell
+ORDER BY alerts DESC
+LIMIT 20
+"""
+
+
 def command_map() -> Dashboard:
     return Dashboard(
         uid=UID,
@@ -172,6 +195,19 @@ def command_map() -> Dashboard:
                     "${fresh} minutes. Red: incidents in the time range. Orange: where "
                     "officers were when dispatched (label: the alert).",
                 )
+            ],
+            [
+                stat(
+                    "Officers available",
+                    OFFICERS_AVAILABLE,
+                    desc="Officers whose latest status in the time range is available.",
+                ),
+                stat(
+                    "Officers busy",
+                    OFFICERS_BUSY,
+                    desc="Latest status en route, on scene or busy.",
+                ),
+                table("Load per H3 cell", H3_LOAD, width=12, height=8),
             ],
             [table("Incidents", RECENT_INCIDENTS, height=10)],
         ],

@@ -1,7 +1,7 @@
 """A small builder for Grafana dashboards over the ClickHouse datasource plugin: SQL queries,
 panels laid out in rows on Grafana's 24-column grid, template variables, rendered to plain JSON.
 
-SQL is written with `{db}` for the warehouse database (as in sinks/schema.sql); it is replaced
+SQL is written with `{db}` for the warehouse database (as in sinks/migrations/); it is replaced
 when a dashboard is rendered, so one definition serves every deployment."""
 
 from __future__ import annotations

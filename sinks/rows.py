@@ -1,4 +1,5 @@
-"""Flattening published messages into warehouse rows (one function per table)."""
+"""Flattening published messages into warehouse rows (one function per table). Callers' numbers
+are masked and hashed here, before anything reaches a table."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
+
+from schemas.events import BackupRequest
+from sinks.callers import PhoneProtector
 
 
 def gps_row(msg: Mapping[str, Any]) -> dict[str, Any]:
@@ -27,24 +31,28 @@ def gps_row(msg: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def alert_row(msg: Mapping[str, Any]) -> dict[str, Any]:
+ALERT_COLUMNS = (
+    "alert_id",
+    "station_id",
+    "category",
+    "priority",
+    "lat",
+    "lon",
+    "h3_cell",
+    "address",
+    "description",
+    "event_time",
+    "event_utc_ms",
+    "ingest_utc_ms",
+)
+
+
+def alert_row(msg: Mapping[str, Any], protector: PhoneProtector) -> dict[str, Any]:
     quality = msg["time_quality"]
-    keep = (
-        "alert_id",
-        "station_id",
-        "category",
-        "priority",
-        "lat",
-        "lon",
-        "h3_cell",
-        "address",
-        "description",
-        "caller_phone",
-        "event_time",
-        "event_utc_ms",
-        "ingest_utc_ms",
-    )
-    row = {name: msg[name] for name in keep}
+    row = {name: msg[name] for name in ALERT_COLUMNS}
+    phone = protector.protect(msg.get("caller_phone", ""))
+    row["caller_phone_masked"] = phone.masked
+    row["caller_phone_hmac"] = phone.hmac
     row["time_format"] = quality["source_format"]
     row["time_inferred"] = int(quality["inferred"])
     row["text_repaired"] = int(msg.get("text_repaired", False))
@@ -52,8 +60,9 @@ def alert_row(msg: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
-def assignment_row(msg: Mapping[str, Any], payload: bytes) -> dict[str, Any]:
+def assignment_row(msg: Mapping[str, Any], protector: PhoneProtector) -> dict[str, Any]:
     alert, officer = msg["alert"], msg["officer"]
+    protected = protector.message(msg)
     return {
         "assignment_id": msg["assignment_id"],
         "alert_id": alert["alert_id"],
@@ -61,6 +70,8 @@ def assignment_row(msg: Mapping[str, Any], payload: bytes) -> dict[str, Any]:
         "station_id": officer["station_id"],
         "category": alert["category"],
         "priority": alert["priority"],
+        "reason": msg.get("reason", "dispatch"),
+        "units_needed": msg.get("units_needed", 1),
         "alert_lat": alert["lat"],
         "alert_lon": alert["lon"],
         "officer_lat": officer["lat"],
@@ -70,17 +81,63 @@ def assignment_row(msg: Mapping[str, Any], payload: bytes) -> dict[str, Any]:
         "alert_utc_ms": alert["event_utc_ms"],
         "assigned_utc_ms": msg["assigned_utc_ms"],
         "assigned_time": msg["assigned_time"],
-        "payload": payload.decode(),
+        "caller_phone_masked": protected["caller_phone"],
+        "caller_phone_hmac": protected["caller_phone_hmac"],
+        "payload": orjson.dumps(protected).decode(),
     }
 
 
 def dispatch_event_row(msg: Mapping[str, Any]) -> dict[str, Any]:
-    keep = ("kind", "alert_id", "officer_id", "detail", "at_utc_ms")
-    return {name: msg[name] for name in keep}
+    row = {name: msg[name] for name in ("kind", "alert_id", "at_utc_ms")}
+    row["officer_id"] = msg.get("officer_id", "")
+    row["detail"] = msg.get("detail", "")
+    row["assignment_id"] = msg.get("assignment_id", "")
+    row["radius_m"] = msg.get("radius_m")
+    row["waited_ms"] = msg.get("waited_ms")
+    return row
 
 
-def dead_letter_row(value: bytes | None, headers: Sequence[tuple[str, bytes]]) -> dict[str, Any]:
+def status_change_row(msg: Mapping[str, Any]) -> dict[str, Any]:
+    quality = msg["time_quality"]
+    return {
+        "officer_id": msg["officer_id"],
+        "status": msg["status"],
+        "alert_id": msg.get("alert_id") or "",
+        "event_time": msg["event_time"],
+        "event_utc_ms": msg["event_utc_ms"],
+        "time_format": quality["source_format"],
+        "time_inferred": int(quality["inferred"]),
+    }
+
+
+def camera_row(msg: Mapping[str, Any]) -> dict[str, Any]:
+    keep = ("camera_id", "kind", "station_id", "lat", "lon", "heading_deg", "fov_deg", "range_m")
+    row = {name: msg.get(name) for name in keep}
+    row["station_id"] = row["station_id"] or ""
+    row["officer_id"] = msg.get("officer_id") or ""
+    row["online"] = int(msg.get("online", True))
+    row["event_time"] = msg["event_time"]
+    row["event_utc_ms"] = msg["event_utc_ms"]
+    return row
+
+
+def backup_row(value: bytes, record_utc_ms: int) -> dict[str, Any]:
+    """A backup request from the field (a raw topic: the worker dead-letters what fails this)."""
+    request = BackupRequest.model_validate_json(value)
+    return {
+        "alert_id": request.alert_id,
+        "officer_id": request.officer_id,
+        "units": request.units,
+        "reason": request.reason,
+        "requested_utc_ms": record_utc_ms,
+    }
+
+
+def dead_letter_row(
+    value: bytes | None, headers: Sequence[tuple[str, bytes]], protector: PhoneProtector
+) -> dict[str, Any]:
     meta = {k: v.decode(errors="replace") for k, v in headers}
+    original, phone_hmacs = protector.raw_bytes(value or b"")
     return {
         "source_topic": meta.get("source_topic", ""),
         "source_partition": int(meta.get("source_partition", "-1")),
@@ -88,7 +145,8 @@ def dead_letter_row(value: bytes | None, headers: Sequence[tuple[str, bytes]]) -
         "reason": meta.get("reason", ""),
         "message": meta.get("message", ""),
         "station_id": meta.get("station_id", ""),
-        "original_b64": base64.b64encode(value or b"").decode(),
+        "original_b64": base64.b64encode(original).decode(),
+        "phone_hmacs": phone_hmacs,
         "dead_utc_ms": int(meta.get("dead_utc_ms", "0")),
     }
 

@@ -16,7 +16,9 @@ from base.settings import Settings
 from base.topics import TopicNames
 from infra.broker import EmbeddedBroker
 from infra.topics import ensure_topics
+from sinks.migrations import migrate
 from sinks.warehouse import ChdbWarehouse, Warehouse
+from tests.support.clients import TEST_PHONE_KEY, TEST_PROTECTOR
 
 # CI explores a fixed set of examples (a red build must be reproducible); runs on a developer's
 # machine draw new ones each time, which is where new counterexamples are found.
@@ -58,6 +60,7 @@ def settings(kafka_bootstrap: str, session_dir: Path, test_id: str, tmp_path: Pa
         app_id=f"test-{test_id}",
         topic_partitions=2,
         warehouse_database=f"t_{test_id}",
+        phone_hmac_key=TEST_PHONE_KEY,
         log_level="info",
     )
 
@@ -72,7 +75,7 @@ def topics(settings: Settings, kafka_bootstrap: str) -> TopicNames:
 @pytest.fixture
 def warehouse(warehouse_path: Path, settings: Settings) -> Warehouse:
     store = ChdbWarehouse(warehouse_path, settings.warehouse_database)
-    store.create_schema()
+    migrate(store, TEST_PROTECTOR)
     return store
 
 

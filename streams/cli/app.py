@@ -14,7 +14,7 @@ import typer
 from base.errors import SmartStationError
 from base.logs import limit_repeats
 from base.settings import ENV_PREFIX
-from streams.cli import dashboards, dispatch, harmonise, schemas, simulate, stack
+from streams.cli import dashboards, dispatch, harmonise, schemas, simulate, stack, warehouse
 from streams.cli.context import State
 
 cli = typer.Typer(
@@ -55,8 +55,10 @@ def main_options(
     logging.getLogger("kafka").setLevel(level if level <= logging.DEBUG else logging.ERROR)
 
 
-for command in (stack.up, stack.down, stack.status, stack.worker, stack.sink, stack.demo):
+for command in (stack.up, stack.down, warehouse.status, stack.worker, warehouse.sink, stack.demo):
     cli.command()(command)
+cli.command()(warehouse.sql)
+cli.add_typer(warehouse.warehouse_cli, name="warehouse")
 cli.command()(schemas.schemas)
 cli.add_typer(dashboards.dashboards_cli, name="dashboards")
 cli.add_typer(dispatch.dispatch_cli, name="dispatch")

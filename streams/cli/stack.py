@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated
 
 import typer
@@ -12,7 +11,8 @@ from streams.cli.context import fail, settings
 
 
 def up() -> None:
-    """Start the embedded broker (unless a cluster is configured), create topics and tables."""
+    """Start the embedded broker (unless a cluster is configured), create topics, migrate the
+    warehouse."""
     from streams.pipeline.stack import bootstrap_for, prepare_topics, warehouse_for
 
     conf = settings()
@@ -30,16 +30,6 @@ def down() -> None:
     typer.echo("broker stopped" if stopped else "broker was not running")
 
 
-def status() -> None:
-    """Say whether the embedded broker runs, and where."""
-    from streams.pipeline.stack import embedded_broker
-
-    broker = embedded_broker(settings())
-    typer.echo(
-        f"broker running at {broker.bootstrap}" if broker.running() else "broker not running"
-    )
-
-
 def worker(
     role: Annotated[
         str,
@@ -55,29 +45,6 @@ def worker(
     if role not in set(Role):
         fail(f"--role {role!r}: one of {', '.join(Role)}", 2)
     run_worker(settings(), Role(role))
-
-
-def sink() -> None:
-    """Run the warehouse loader: output topics -> ClickHouse/chDB in batches."""
-    from sinks.loader import run_loader
-    from streams.pipeline.stack import bootstrap_for, prepare_topics, warehouse_for
-
-    conf = settings()
-    bootstrap = bootstrap_for(conf)
-    names = prepare_topics(conf, bootstrap)
-    stop = threading.Event()
-    try:
-        run_loader(
-            bootstrap=bootstrap,
-            names=names,
-            group_id=f"{conf.app_id}-warehouse",
-            warehouse=warehouse_for(conf),
-            batch_size=conf.sink_batch_size,
-            flush_interval_s=conf.sink_flush_interval_s,
-            stop=stop,
-        )
-    except KeyboardInterrupt:
-        stop.set()
 
 
 def demo(

@@ -19,7 +19,9 @@ from base.topics import TopicNames
 from infra.broker import EmbeddedBroker
 from infra.folders import keep_state_private
 from infra.topics import ensure_topics
-from sinks.warehouse import Warehouse, open_warehouse
+from sinks.callers import PhoneProtector, load_key
+from sinks.migrations import MigrationResult, apply_ttls, ensure_grafana_reader, migrate
+from sinks.warehouse import METRIC_TABLES, TABLES, Warehouse, open_warehouse
 
 REACH_TIMEOUT_S = 3.0
 
@@ -66,9 +68,10 @@ def prepare_topics(settings: Settings, bootstrap: str) -> TopicNames:
     return names
 
 
-def warehouse_for(settings: Settings) -> Warehouse:
-    """The configured ClickHouse server, or the embedded warehouse in this process: from here on
-    the process creates private files (chDB writes its parts itself, as it goes)."""
+def open_configured_warehouse(settings: Settings) -> Warehouse:
+    """The configured warehouse as it is (no migration; for `status` and `sql`): the ClickHouse
+    server, or the embedded one in this process, from here on creating private files (chDB
+    writes its parts itself, as it goes)."""
     url = settings.clickhouse_url.get_secret_value() if settings.clickhouse_url else None
     if url is None:
         keep_state_private()
@@ -126,3 +129,29 @@ def _why_unopened(warehouse_dir: Path, exc: RuntimeError) -> str:
         pass
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
     return f"the embedded warehouse {warehouse_dir} cannot be opened: {first[:300]}"
+
+
+def warehouse_for(settings: Settings) -> Warehouse:
+    """The configured warehouse, migrated to this code's version with the settings' TTLs."""
+    warehouse = open_configured_warehouse(settings)
+    migrate_warehouse(warehouse, settings)
+    return warehouse
+
+
+def protector_for(settings: Settings) -> PhoneProtector:
+    configured = settings.phone_hmac_key.get_secret_value() if settings.phone_hmac_key else None
+    try:
+        return PhoneProtector(load_key(configured, settings.state_dir))
+    except ValueError as exc:
+        raise ConfigError(f"phone_hmac_key: {exc}") from exc
+
+
+def migrate_warehouse(warehouse: Warehouse, settings: Settings) -> MigrationResult:
+    result = migrate(warehouse, protector_for(settings))
+    ttl = {t: settings.warehouse_ttl_days for t in TABLES}
+    ttl["gps_pings"] = settings.warehouse_pings_ttl_days
+    ttl.update({t: settings.warehouse_metrics_ttl_days for t in METRIC_TABLES})
+    apply_ttls(warehouse, ttl)
+    if warehouse.is_server and settings.grafana_reader_password:
+        ensure_grafana_reader(warehouse, settings.grafana_reader_password.get_secret_value())
+    return result

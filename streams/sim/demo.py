@@ -18,7 +18,13 @@ from base.errors import StackError
 from base.settings import Settings
 from sinks.loader import run_loader
 from sinks.warehouse import TABLES, Warehouse
-from streams.pipeline.stack import bootstrap_for, embedded_broker, prepare_topics, warehouse_for
+from streams.pipeline.stack import (
+    bootstrap_for,
+    embedded_broker,
+    prepare_topics,
+    protector_for,
+    warehouse_for,
+)
 from streams.pipeline.worker import WorkerProcess
 from streams.sim import simulator as simulate
 
@@ -85,6 +91,7 @@ def run_demo(
             "names": names,
             "group_id": f"{settings.app_id}-warehouse",
             "warehouse": warehouse,
+            "protector": protector_for(settings),
             "batch_size": settings.sink_batch_size,
             "flush_interval_s": settings.sink_flush_interval_s,
             "stop": stop_loader,

@@ -30,7 +30,7 @@ from dashboards.variables import DATASOURCE
 from streams.pipeline.apps import positions_changelog
 from streams.pipeline.worker import WorkerProcess
 from streams.sim import simulator as simulate
-from tests.support.clients import LoaderThread, consume, send_json, wait_for
+from tests.support.clients import LoaderThread, consume, now_iso, send_json, wait_for
 
 RANGE = TimeRange(
     datetime(2022, 10, 15, 7, 0, tzinfo=UTC), datetime(2022, 10, 15, 8, 0, tzinfo=UTC), 60_000
@@ -52,6 +52,7 @@ def test_checked_in_dashboards_are_the_builder_output_and_valid() -> None:
         "smart-station-command-map.json",
         "smart-station-data-quality.json",
         "smart-station-dispatch.json",
+        "smart-station-pipeline-health.json",
     ]
     for path in files:
         assert file_errors(path) == []
@@ -80,6 +81,9 @@ def test_dashboards_have_the_datasource_and_station_variables() -> None:
         variables = {v["name"]: v for v in dashboard["templating"]["list"]}
         assert variables["datasource"]["type"] == "datasource"
         assert variables["datasource"]["query"] == "grafana-clickhouse-datasource"
+        if dashboard["uid"] == "smart-station-pipeline-health":
+            assert "station" not in variables  # the loader's metrics have no station
+            continue
         assert variables["station"]["query"] == (
             "SELECT DISTINCT station_id FROM smart_station.gps_pings ORDER BY station_id"
         )
@@ -262,7 +266,7 @@ def test_push_posts_every_dashboard_with_the_token(fake_grafana: str) -> None:
     assert urls == [f"/d/{d['uid']}" for d in build_dashboards()]
     assert [r[:2] for r in FakeGrafana.received] == [
         ("/api/dashboards/db", "Bearer glsa_secret")
-    ] * 3
+    ] * 4
     expected = [dashboard_payload(d, "ops") for d in build_dashboards("t_x")]
     assert [r[2] for r in FakeGrafana.received] == expected
 
@@ -313,6 +317,26 @@ def send_alerts(
 
 def officers_indexed(changelog: list[Any]) -> int:
     return len({record.key for record in changelog})
+
+
+def respond(producer: KafkaProducer, topics: TopicNames, assigned: list[Any]) -> set[str]:
+    """Every assigned officer acknowledges and arrives; the first alert asks for backup.
+    Returns the alerts reached."""
+    reached = set()
+    for message in assigned:
+        officer, alert_id = message["officer"]["officer_id"], message["alert"]["alert_id"]
+        for status in ("en_route", "on_scene"):
+            send_json(
+                producer,
+                topics.status_raw,
+                {"officer_id": officer, "status": status, "alert_id": alert_id, "time": now_iso()},
+                key=officer,
+            )
+        reached.add(alert_id)
+    first = assigned[0]["alert"]["alert_id"]
+    send_json(producer, topics.backup, {"alert_id": first, "units": 1}, key=first)
+    producer.flush()
+    return reached
 
 
 def alert_ids(messages: list[dict[str, Any]]) -> set[str]:
@@ -367,15 +391,29 @@ def test_every_panel_query_returns_rows_from_a_pipeline_run(
             kafka_bootstrap, topics.unassigned, until=lambda r: far in alert_ids(r), timeout_s=30
         )
         normalised = consume(kafka_bootstrap, topics.gps, until=lambda r: len(r) >= pings)
+        on_scene = respond(producer, topics, assigned)
+        events = consume(
+            kafka_bootstrap,
+            topics.events,
+            until=lambda r: (
+                {e["alert_id"] for e in r if e["kind"] == "arrived"} >= on_scene
+                and any(e["kind"] == "backup_requested" for e in r)
+            ),
+            timeout_s=60,
+        )
     finally:
         worker.stop()
     assert alert_ids(assigned) >= set(near) and far in alert_ids(waiting)
+    assert {e["alert_id"] for e in events if e["kind"] == "arrived"} >= on_scene
     assert len(normalised) == pings
     at_least = {
         "gps_pings": pings,
         "alerts": len(near) + 1,
         "assignments": len({m["assignment_id"] for m in assigned}),
         "dead_letters": len(simulate.MALFORMED),
+        "dispatch_events": len({(e["kind"], e["alert_id"], e["officer_id"]) for e in events}),
+        "officer_status_changes": 2 * len(on_scene),
+        "backup_requests": 1,
     }
     counts: dict[str, int] = {}
 
@@ -390,9 +428,13 @@ def test_every_panel_query_returns_rows_from_a_pipeline_run(
         warehouse=warehouse,
         batch_size=500,
         flush_interval_s=0.3,
+        metrics_interval_s=0.5,
+        watch_groups=[settings.app_id, f"{settings.app_id}-positions"],
     ):
         try:
-            wait_for(loaded, timeout_s=30, what="warehouse rows")
+            wait_for(loaded, timeout_s=60, what="warehouse rows")
+            lag_rows = "SELECT count() AS n FROM {db}.consumer_lag"
+            wait_for(lambda: warehouse.query(lag_rows)[0]["n"] > 0, 30, "lag measured")
         except AssertionError as exc:
             raise AssertionError(f"{exc}: have {counts}, want at least {at_least}") from None
     assert counts["gps_pings"] == pings and counts["alerts"] == len(near) + 1, counts
@@ -403,7 +445,7 @@ def test_every_panel_query_returns_rows_from_a_pipeline_run(
     station_sql = dashboards[0]["templating"]["list"][1]["query"]
     stations = [r["station_id"] for r in warehouse.query(expand(station_sql, time_range))]
     assert stations == [f"ST-{s:02d}" for s in range(STATIONS)]
-    variables = {"station": stations, "fresh": "15"}
+    variables = {"station": stations, "fresh": "15", "target_s": "180"}
     results: dict[str, list[dict[str, Any]]] = {}
     for dashboard in dashboards:
         for panel in dashboard["panels"]:

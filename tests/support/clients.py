@@ -11,6 +11,8 @@ from collections.abc import Callable
 import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from sinks.callers import PhoneProtector
+
 
 def now_iso() -> str:
     """Now in Chongqing, to the second: events of these tests are fresh when sent (a position
@@ -64,6 +66,10 @@ def wait_for(
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
+TEST_PHONE_KEY = "test-key-0123456789abcdef"
+TEST_PROTECTOR = PhoneProtector(TEST_PHONE_KEY.encode())
+
+
 class LoaderThread:
     """The warehouse loader running in this process (chDB is in-process)."""
 
@@ -71,6 +77,7 @@ class LoaderThread:
         from sinks.loader import run_loader
 
         self.stop_event = threading.Event()
+        kwargs.setdefault("protector", TEST_PROTECTOR)
         self.thread = threading.Thread(
             target=run_loader, kwargs={**kwargs, "stop": self.stop_event}, daemon=True
         )

@@ -1,0 +1,360 @@
+"""Benchmarks of the embedded warehouse (chDB), each against a peer in the same run.
+
+    .venv/bin/python bench/bench_warehouse.py writer [--rows 200000] [--batch 5000] [--runs 3]
+    .venv/bin/python bench/bench_warehouse.py panels [--pings 10000000] [--alerts 1000000]
+    .venv/bin/python bench/bench_warehouse.py storage [--pings 2000000]
+
+writer:  GPS pings through the loader's writer path (message -> row -> Warehouse.add -> flush:
+         orjson, deduplication token, insert), rows/s in one process, against a raw chDB insert
+         of the same row dicts (orjson + INSERT; the floor is 80 % of it), the same insert of
+         bytes serialised beforehand, and a one-row-per-insert loop.
+storage: the version-2 gps_pings table against the same rows in plain String/Int64 columns
+         without codecs: bytes on disk per column.
+panels:  every dashboard panel's SQL (macros expanded like the plugin, the last 24 h, all
+         stations) over generated pings, alerts, assignments and dispatch events: p50/p99 of 5
+         runs each after one warm-up; the floor is every panel under 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from dashboards.build import build_dashboards
+from dashboards.macros import TimeRange, expand
+from sinks.callers import PhoneProtector
+from sinks.migrations import migrate
+from sinks.rows import gps_row
+from sinks.warehouse import ChdbWarehouse
+
+NOW_MS = int(time.time() * 1000)
+PROTECTOR = PhoneProtector(b"bench-key-0123456789")
+
+
+def machine() -> str:
+    return f"{platform.python_version()}, {os.cpu_count()} cores, {platform.platform()}"
+
+
+def ping_message(i: int) -> dict[str, Any]:
+    return {
+        "event_id": f"ev-{i}",
+        "officer_id": f"OFF-{i % 2000:04d}",
+        "station_id": f"ST-{i % 20:02d}",
+        "lat": 29.5 + (i % 1000) / 10_000,
+        "lon": 106.5 + (i % 777) / 10_000,
+        "h3_cell": f"8840c8a4{i % 300:03x}ffff",
+        "event_time": "2026-11-27T10:00:00+08:00",
+        "event_utc_ms": NOW_MS + i,
+        "ingest_utc_ms": NOW_MS + i + 40,
+        "accuracy_m": 5.0,
+        "time_quality": {"source_format": "iso8601", "inferred": False},
+    }
+
+
+def fresh(store: ChdbWarehouse, name: str) -> ChdbWarehouse:
+    warehouse = ChdbWarehouse(store.path, name)
+    warehouse.execute(f"DROP DATABASE IF EXISTS {name}")
+    migrate(warehouse, PROTECTOR)
+    return warehouse
+
+
+# -- writer ---------------------------------------------------------------------------------------
+
+
+def writer(store: ChdbWarehouse, rows: int, batch: int, runs: int) -> None:
+    messages = [ping_message(i) for i in range(rows)]
+    results: dict[str, list[float]] = {
+        "writer": [],
+        "full": [],
+        "raw": [],
+        "prepared": [],
+        "tokened": [],
+        "single": [],
+    }
+    for run in range(runs):
+        flat = []
+        for offset, message in enumerate(messages):
+            row = gps_row(message)
+            row.update(kafka_partition=0, kafka_offset=offset, loaded_at=NOW_MS // 1000)
+            flat.append(row)
+        warehouse = fresh(store, f"bench_writer_{run}")
+        started = time.perf_counter()
+        for row in flat:
+            warehouse.add("gps_pings", row)
+            if warehouse.pending_rows >= batch:
+                warehouse.flush()
+        warehouse.flush()
+        results["writer"].append(rows / (time.perf_counter() - started))
+
+        full = fresh(store, f"bench_full_{run}")
+        started = time.perf_counter()
+        for offset, message in enumerate(messages):
+            row = gps_row(message)
+            row.update(kafka_partition=0, kafka_offset=offset, loaded_at=NOW_MS // 1000)
+            full.add("gps_pings", row)
+            if full.pending_rows >= batch:
+                full.flush()
+        full.flush()
+        results["full"].append(rows / (time.perf_counter() - started))
+
+        raw = fresh(store, f"bench_raw_{run}")
+        started = time.perf_counter()
+        for i in range(0, rows, batch):
+            chunk = orjson.dumps(flat[i : i + batch]).decode()
+            raw._session.query(f"INSERT INTO {raw.database}.gps_pings FORMAT JSONEachRow {chunk}")
+        results["raw"].append(rows / (time.perf_counter() - started))
+
+        tokened = fresh(store, f"bench_tokened_{run}")
+        started = time.perf_counter()
+        for i in range(0, rows, batch):
+            data = orjson.dumps(flat[i : i + batch])
+            token = hashlib.blake2b(data, digest_size=16).hexdigest()
+            tokened._session.query(
+                f"INSERT INTO {tokened.database}.gps_pings SETTINGS insert_deduplication_token = "
+                f"'{token}' FORMAT JSONEachRow {data.decode()}"
+            )
+        results["tokened"].append(rows / (time.perf_counter() - started))
+
+        prepared = fresh(store, f"bench_prepared_{run}")
+        chunks = [orjson.dumps(flat[i : i + batch]).decode() for i in range(0, rows, batch)]
+        started = time.perf_counter()
+        for chunk in chunks:
+            prepared._session.query(
+                f"INSERT INTO {prepared.database}.gps_pings FORMAT JSONEachRow {chunk}"
+            )
+        results["prepared"].append(rows / (time.perf_counter() - started))
+        lines = [orjson.dumps(row) for row in flat]
+
+        single = fresh(store, f"bench_single_{run}")
+        few = lines[:1000]
+        started = time.perf_counter()
+        for line in few:
+            single._session.query(
+                f"INSERT INTO {single.database}.gps_pings FORMAT JSONEachRow\n{line.decode()}"
+            )
+        results["single"].append(len(few) / (time.perf_counter() - started))
+        for name in (warehouse, full, raw, tokened, prepared, single):
+            store.execute(f"DROP DATABASE {name.database}")
+    medians = {k: statistics.median(v) for k, v in results.items()}
+    print(f"machine: {machine()}; {rows:,} pings, batches of {batch:,}, {runs} runs (median)")
+    print(f"{'path':<34}{'rows/s':>12}")
+    print(f"{'writer: add + flush (rows)':<34}{medians['writer']:>12,.0f}")
+    print(f"{'writer from messages (+ gps_row)':<34}{medians['full']:>12,.0f}")
+    print(f"{'raw chDB insert (dicts, orjson)':<34}{medians['raw']:>12,.0f}")
+    print(f"{'raw chDB insert (pre-serialised)':<34}{medians['prepared']:>12,.0f}")
+    print(f"{'raw + deduplication token':<34}{medians['tokened']:>12,.0f}")
+    print(f"{'one row per insert (1,000 rows)':<34}{medians['single']:>12,.0f}")
+    print(f"writer / raw: {medians['writer'] / medians['raw']:.0%} (floor 80 %)")
+    print(f"writer / raw pre-serialised: {medians['writer'] / medians['prepared']:.0%}")
+    print(f"writer / raw + token: {medians['writer'] / medians['tokened']:.0%}")
+    print(f"writer / one-row loop: {medians['writer'] / medians['single']:.0f}x")
+
+
+# -- storage --------------------------------------------------------------------------------------
+
+
+def storage(store: ChdbWarehouse, pings: int) -> None:
+    warehouse = fresh(store, "bench_storage")
+    db = warehouse.database
+    fill_pings(warehouse, pings)
+    warehouse.execute(
+        f"CREATE TABLE {db}.pings_plain (event_id String, officer_id String, station_id String, "
+        "lat Float64, lon Float64, h3_cell String, event_time String, event_utc_ms Int64, "
+        "ingest_utc_ms Int64, time_format String, kafka_offset Int64, loaded_at DateTime) "
+        "ENGINE = MergeTree ORDER BY (station_id, officer_id, event_utc_ms, event_id)"
+    )
+    columns = (
+        "event_id, officer_id, station_id, lat, lon, h3_cell, event_time, event_utc_ms, "
+        "ingest_utc_ms, time_format, kafka_offset, loaded_at"
+    )
+    warehouse.execute(
+        f"INSERT INTO {db}.pings_plain ({columns}) SELECT {columns} FROM {db}.gps_pings"
+    )
+    for table in ("gps_pings", "pings_plain"):
+        warehouse.execute(f"OPTIMIZE TABLE {db}.{table} FINAL")
+    sizes = warehouse.query(
+        f"SELECT table, name, sum(data_compressed_bytes) AS bytes FROM system.columns "
+        f"WHERE database = '{db}' AND table IN ('gps_pings', 'pings_plain') GROUP BY table, name"
+    )
+    by_column: dict[str, dict[str, int]] = {}
+    for row in sizes:
+        by_column.setdefault(row["name"], {})[row["table"]] = int(row["bytes"])
+    print(f"machine: {machine()}; {pings:,} generated pings, after OPTIMIZE FINAL")
+    print(f"{'column':<16}{'v2 bytes':>14}{'plain bytes':>14}{'saved':>8}")
+    total = [0, 0]
+    for name, pair in sorted(by_column.items()):
+        if "pings_plain" not in pair:
+            continue
+        v2, plain = pair.get("gps_pings", 0), pair["pings_plain"]
+        total[0] += v2
+        total[1] += plain
+        print(f"{name:<16}{v2:>14,}{plain:>14,}{1 - v2 / max(plain, 1):>8.0%}")
+    print(f"{'total':<16}{total[0]:>14,}{total[1]:>14,}{1 - total[0] / total[1]:>8.0%}")
+    store.execute(f"DROP DATABASE {db}")
+
+
+# -- panels ---------------------------------------------------------------------------------------
+
+
+def fill_pings(warehouse: ChdbWarehouse, pings: int) -> None:
+    """Pings of 2,000 officers in 20 stations over the last 24 h, generated inside chDB."""
+    start = NOW_MS - 86_400_000
+    warehouse.execute(
+        f"INSERT INTO {warehouse.database}.gps_pings (event_id, officer_id, station_id, lat, "
+        "lon, h3_cell, event_time, event_utc_ms, ingest_utc_ms, accuracy_m, time_format, "
+        "time_inferred, kafka_partition, kafka_offset, loaded_at) "
+        "SELECT concat('ev-', toString(number)), concat('OFF-', toString(number % 2000)), "
+        "concat('ST-', leftPad(toString(number % 2000 % 20), 2, '0')), "
+        "29.4 + (cityHash64(number) % 3000) / 10000, 106.4 + (cityHash64(number, 1) % 3000) "
+        "/ 10000, concat('8840c8a4', hex(number % 4000)), '', "
+        f"{start} + intDiv(number * 86400000, {pings}), "
+        f"{start} + intDiv(number * 86400000, {pings}) + 50, 5.0, "
+        "['iso8601', 'epoch_ms', 'cn_12h'][1 + number % 3], number % 50 = 0, 0, number, "
+        f"toDateTime(intDiv({start} + intDiv(number * 86400000, {pings}), 1000)) "
+        f"FROM numbers({pings})"
+    )
+
+
+def fill_rest(warehouse: ChdbWarehouse, alerts: int) -> None:
+    db, start = warehouse.database, NOW_MS - 86_400_000
+    at = f"({start} + intDiv(number * 86400000, {alerts}))"
+    warehouse.execute(
+        f"INSERT INTO {db}.alerts (alert_id, station_id, category, priority, lat, lon, h3_cell, "
+        "address, description, caller_phone_masked, caller_phone_hmac, event_time, "
+        "event_utc_ms, ingest_utc_ms, time_format, time_inferred, text_repaired, text_lossy, "
+        "kafka_partition, kafka_offset, loaded_at) "
+        "SELECT concat('AL-', toString(number)), concat('ST-', leftPad(toString(number % 20), "
+        "2, '0')), ['theft', 'dispute', 'traffic', 'robbery'][1 + number % 4], 1 + number % 5, "
+        "29.4 + (cityHash64(number) % 3000) / 10000, 106.4 + (cityHash64(number, 2) % 3000) / "
+        "10000, concat('8840c8a4', hex(number % 4000)), 'addr', '', '*******1234', "
+        "hex(cityHash64(number % 50000)), '', "
+        f"{at}, {at} + 80, ['iso8601', 'cn_12h'][1 + number % 2], number % 40 = 0, "
+        f"number % 30 = 0, 0, 0, number, toDateTime(intDiv({at}, 1000)) FROM numbers({alerts})"
+    )
+    served = "number % 25 != 0"  # one alert in 25 never gets an officer
+    warehouse.execute(
+        f"INSERT INTO {db}.assignments (assignment_id, alert_id, officer_id, station_id, "
+        "category, priority, reason, units_needed, alert_lat, alert_lon, officer_lat, "
+        "officer_lon, distance_m, eta_s, alert_utc_ms, assigned_utc_ms, assigned_time, "
+        "caller_phone_masked, caller_phone_hmac, payload, kafka_partition, kafka_offset, "
+        "loaded_at) SELECT concat('AL-', toString(number), ':OFF-', toString(number % 2000)), "
+        "concat('AL-', toString(number)), concat('OFF-', toString(number % 2000)), "
+        "concat('ST-', leftPad(toString(number % 20), 2, '0')), 'theft', 1 + number % 5, "
+        "if(number % 17 = 0, 'reassignment', 'dispatch'), 1, 29.5, 106.5, 29.51, 106.51, "
+        f"100 + number % 4000, 20 + number % 500, {at}, {at} + 2000 + number % 30000, '', "
+        f"'*******1234', '', '{{}}', 0, number, toDateTime(intDiv({at}, 1000)) "
+        f"FROM numbers({alerts}) WHERE {served}"
+    )
+    steps = [
+        ("assigned", 2000, served),
+        ("acknowledged", 40_000, served),
+        ("arrived", 200_000, f"{served} AND number % 7 != 0"),
+        ("ack_timeout", 60_000, "number % 23 = 0"),
+        ("backup_requested", 300_000, "number % 50 = 0"),
+    ]
+    for kind, after_ms, where in steps:
+        warehouse.execute(
+            f"INSERT INTO {db}.dispatch_events (kind, alert_id, officer_id, detail, at_utc_ms, "
+            "kafka_partition, kafka_offset, loaded_at) "
+            f"SELECT '{kind}', concat('AL-', toString(number)), '', '', "
+            f"{at} + {after_ms} + number % 60000, 0, number, toDateTime(intDiv({at}, 1000)) "
+            f"FROM numbers({alerts}) WHERE {where}"
+        )
+    warehouse.execute(
+        f"INSERT INTO {db}.officer_status_changes (officer_id, status, alert_id, event_time, "
+        "event_utc_ms, time_format, time_inferred, kafka_partition, kafka_offset, loaded_at) "
+        "SELECT concat('OFF-', toString(number % 2000)), ['available', 'en_route', "
+        f"'on_scene'][1 + number % 3], '', '', {at}, 'iso8601', 0, 0, number, "
+        f"toDateTime(intDiv({at}, 1000)) FROM numbers({alerts})"
+    )
+    warehouse.execute(
+        f"INSERT INTO {db}.dead_letters (source_topic, source_partition, source_offset, reason, "
+        "message, station_id, original_b64, dead_utc_ms, kafka_partition, kafka_offset, "
+        "loaded_at) SELECT 'gps.pings', 0, number, ['invalid_time', 'invalid_json'][1 + number "
+        f"% 2], '', concat('ST-', leftPad(toString(number % 20), 2, '0')), '', {at}, 0, number, "
+        f"toDateTime(intDiv({at}, 1000)) FROM numbers({alerts // 100})"
+    )
+    now_ms = NOW_MS
+    warehouse.execute(
+        f"INSERT INTO {db}.loader_batches SELECT {now_ms} - number * 1000, 'loader', "
+        "['gps_pings', 'alerts'][1 + number % 2], 5000, 300, 12.5 FROM numbers(86400)"
+    )
+    warehouse.execute(
+        f"INSERT INTO {db}.consumer_lag SELECT {now_ms} - intDiv(number, 8) * 10000, "
+        "['smart-station', 'smart-station-warehouse'][1 + number % 2], 'gps.pings', number % 4, "
+        "number % 100 FROM numbers(8640 * 8)"
+    )
+
+
+def panels(store: ChdbWarehouse, pings: int, alerts: int, runs: int) -> None:
+    warehouse = fresh(store, "bench_panels")
+    started = time.perf_counter()
+    fill_pings(warehouse, pings)
+    fill_rest(warehouse, alerts)
+    filled_s = time.perf_counter() - started
+    now = datetime.now(UTC)
+    window = TimeRange(now - timedelta(hours=24), now + timedelta(minutes=1), 60_000)
+    stations = [f"ST-{i:02d}" for i in range(20)]
+    variables = {"station": stations, "fresh": "15", "target_s": "180"}
+    print(
+        f"machine: {machine()}; {pings:,} pings, {alerts:,} alerts (+ assignments, events, "
+        f"status changes) generated in {filled_s:.0f}s; last 24 h, all stations; "
+        f"{runs} runs per panel after a warm-up"
+    )
+    print(f"{'dashboard / panel / query':<72}{'p50 ms':>9}{'p99 ms':>9}")
+    worst = 0.0
+    for dashboard in build_dashboards(warehouse.database):
+        for panel in dashboard["panels"]:
+            for target in panel["targets"]:
+                sql = expand(target["rawSql"], window, variables)
+                warehouse.query_text(sql, "Null")
+                times = []
+                for _ in range(runs):
+                    t0 = time.perf_counter()
+                    warehouse.query_text(sql, "Null")
+                    times.append((time.perf_counter() - t0) * 1000)
+                times.sort()
+                p99 = times[min(len(times) - 1, round(0.99 * (len(times) - 1)))]
+                worst = max(worst, p99)
+                name = f"{dashboard['uid'].removeprefix('smart-station-')} / {panel['title']}"
+                print(f"{name[:64] + ' / ' + target['refId']:<72}"
+                      f"{statistics.median(times):>9.0f}{p99:>9.0f}")  # fmt: skip
+    print(f"slowest panel p99: {worst:.0f} ms (floor: every panel under 1,000 ms)")
+    store.execute(f"DROP DATABASE {warehouse.database}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=["writer", "storage", "panels"])
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--pings", type=int, default=10_000_000)
+    parser.add_argument("--alerts", type=int, default=1_000_000)
+    parser.add_argument("--dir", type=Path, default=None, help="chDB folder (default: a temp)")
+    args = parser.parse_args()
+    folder = args.dir or Path(tempfile.mkdtemp(prefix="bench-warehouse-"))
+    store = ChdbWarehouse(folder, "bench")
+    if args.what == "writer":
+        writer(store, args.rows, args.batch, args.runs)
+    elif args.what == "storage":
+        storage(store, args.pings)
+    else:
+        panels(store, args.pings, args.alerts, max(args.runs, 5))
+
+
+if __name__ == "__main__":
+    main()
