@@ -84,3 +84,23 @@ def producer(kafka_bootstrap: str) -> Iterator[KafkaProducer]:
     client = KafkaProducer(bootstrap_servers=kafka_bootstrap, linger_ms=2)
     yield client
     client.close()
+
+
+_session_exit: dict[str, int] = {}
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _session_exit["status"] = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Every result is reported and every fixture (the broker too) torn down by now. chDB's
+    embedded server has crashed in its own teardown at interpreter exit after a full suite (exit
+    139 after a green summary), so the process ends here with the session's own status."""
+    if "status" in _session_exit:
+        import sys
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_session_exit["status"])
