@@ -131,7 +131,7 @@ def test_alert_is_assigned_to_nearest_officer_and_lands_in_warehouse(
     finally:
         worker.stop()
     [expected] = nearest_brute_force(OFFICERS, *INCIDENT, k=1, radius_m=5000)
-    assert assignment.officer.officer_id == expected.officer_id == "OFF-A"
+    assert assignment.officer.officer_id == expected.point_id == "OFF-A"
     assert assignment.distance_m == pytest.approx(expected.distance_m, abs=0.2)
     assert assignment.alert.event_time[-6:] == "+08:00"
     assert abs(assignment.alert.event_utc_ms - time.time() * 1000) < 600_000
