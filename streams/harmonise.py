@@ -67,7 +67,7 @@ from dataclasses import dataclass, field, replace
 from functools import cache, partial
 from itertools import compress, filterfalse
 from multiprocessing import get_context
-from operator import itemgetter
+from operator import is_not, itemgetter
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any, Literal, Protocol, TypeVar
@@ -88,7 +88,7 @@ from streams.harmonise_parquet import (
     parquet_columns,
     parquet_rows,
 )
-from streams.textfix import fold_fullwidth, repair_text
+from streams.textfix import fold_fullwidth, repair_short_field, repair_text
 from streams.timecolumns import read_column
 from streams.timefmt import (
     DEFAULT_ZONE,
@@ -297,6 +297,9 @@ class _Cells:
         self.repairs: dict[str, str] = {}  # "" when the text needs no repair
         self.repaired_cells: dict[bytes, bytes] = {}  # the same for UTF-8 cells
         self.folded_cells: dict[bytes, bytes] = {}  # b"" when there is nothing to fold
+        # Cells repaired from GBK mojibake: a row that has one is evidence for its short fields.
+        self.gbk_cells: set[bytes] = set()
+        self.short_cells: dict[bytes, bytes] = {}  # b"" when the short field stays as it is
 
     def instant(self, value: object, reference_ms: int | None = None) -> Instant:
         if reference_ms is not None:  # the answer depends on the row: not memoised
@@ -371,7 +374,21 @@ class _Cells:
 
     def repairs_of(self, column: Sequence[bytes]) -> dict[bytes, bytes]:
         """{cell: repaired cell} for the cells of `column` that need repair."""
-        return _changes(column, self.repaired_cells, _repaired_cell)
+        return _changes(column, self.repaired_cells, self._repaired_cell)
+
+    def _repaired_cell(self, cell: bytes) -> bytes:
+        repair = repair_text(cell.decode())
+        if not repair.changed:
+            return b""
+        if repair.source_encoding == "gbk":
+            if len(self.gbk_cells) >= MEMO_SIZE:
+                self.gbk_cells.clear()
+            self.gbk_cells.add(cell)
+        return repair.text.encode()
+
+    def short_repairs_of(self, cells: Sequence[bytes]) -> dict[bytes, bytes]:
+        """{cell: repaired cell} for short fields of rows whose other text was GBK mojibake."""
+        return _changes(cells, self.short_cells, _short_repaired_cell)
 
     def folds_of(self, column: Sequence[bytes]) -> dict[bytes, bytes]:
         """{cell: folded cell} for the cells of `column` with full-width forms."""
@@ -399,8 +416,8 @@ def _repetitive(values: Sequence[bytes]) -> bool:
     return len(values) > REPEAT_SAMPLE and len(set(sample)) * 2 <= len(sample)
 
 
-def _repaired_cell(cell: bytes) -> bytes:
-    repair = repair_text(cell.decode())
+def _short_repaired_cell(cell: bytes) -> bytes:
+    repair = repair_short_field(cell.decode())
     return repair.text.encode() if repair.changed else b""
 
 
@@ -785,11 +802,14 @@ def _emit_columns(
         columns[i] = found.iso
         out.labels.extend(kept(found.labels))
         counts.inferred += sum(1 for k in found.inferred if keep is None or keep[k])
+    originals = {i: columns[i] for i in plan.text}
     for i in plan.text:
         fixes = cells.repairs_of(columns[i])
         if fixes:
             counts.text_repaired += sum(kept(map(fixes.__contains__, columns[i])))
             columns[i] = list(map(fixes.get, columns[i], columns[i]))
+    if len(plan.text) > 1 and cells.gbk_cells:
+        _repair_short_fields(plan.text, originals, columns, cells, keep, counts)
     for i in plan.identifiers:
         folds = cells.folds_of(columns[i])
         if folds:
@@ -808,6 +828,45 @@ def _emit_columns(
     values_by_column += [found.utc_ms for found in times]
     for values in kept(zip(*(values_by_column[j] for j in plan.order), strict=True)):
         out.row(plan.output, values)
+
+
+def _repair_short_fields(
+    text: Sequence[int],
+    originals: dict[int, Sequence[bytes]],
+    columns: list[Sequence[bytes]],
+    cells: _Cells,
+    keep: list[bool] | None,
+    counts: Counts,
+) -> None:
+    """Record-level evidence: in the rows where a text column was GBK mojibake, the short
+    fields the repair left alone (one or two hanzi, '·Ö' for 分) are repaired too."""
+    gbk = cells.gbk_cells
+    every = range(len(originals[text[0]]))
+    evidence: set[int] = set()
+    for i in text:
+        if columns[i] is originals[i]:
+            continue  # nothing repaired in this column: no evidence, and no hashing of its cells
+        changed = compress(every, map(is_not, columns[i], originals[i]))
+        evidence.update(k for k in changed if originals[i][k] in gbk)
+    if not evidence:
+        return
+    rows = sorted(evidence)
+    for i in text:
+        column = originals[i]
+        in_rows = list(map(column.__getitem__, rows))
+        if all(map(bytes.isascii, in_rows)):
+            continue  # most columns (ids, numbers): settled without a loop over the rows
+        fixes = cells.short_repairs_of(in_rows)
+        if not fixes:
+            continue
+        candidates = [k for k in rows if column[k] is columns[i][k]]
+        repaired = list(columns[i])
+        for k in candidates:
+            fixed = fixes.get(column[k])
+            if fixed is not None:
+                repaired[k] = fixed
+                counts.text_repaired += keep is None or keep[k]
+        columns[i] = repaired
 
 
 _OBJECT_ROLES: dict[tuple[HarmoniseOptions, tuple[str, ...]], _Roles] = {}

@@ -120,7 +120,7 @@ MARGIN = 5.0
 # A reading within MARGIN is weighed by the word model (jieba's cut): the best one is kept when it
 # reads that much better as words, else U+FFFD.
 WORD_MARGIN = 3.0
-_BEAM = 20.0
+_BEAM = 9.0
 # A run whose bytes read strictly as GBK shows no sign of loss: a reading that assumes lost bytes
 # there pays this per byte instead of _INSERTED (two drops must cancel out, which is rarer still),
 # except over a character that two adjacent drops make ('……' A1AD A1AD read as '　' A1A1): a
