@@ -45,11 +45,12 @@ from kafka.admin import KafkaAdminClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from base.settings import Settings
+from base.topics import TopicNames
 from infra.broker import EmbeddedBroker
-from streams.app import positions_app_id, positions_changelog
-from streams.settings import Settings
-from streams.topics import TopicNames, ensure_topics
-from streams.worker import POSITIONS_NICENESS, Role, WorkerProcess
+from infra.topics import ensure_topics
+from streams.pipeline.apps import positions_app_id, positions_changelog
+from streams.pipeline.worker import POSITIONS_NICENESS, Role, WorkerProcess
 
 KAFKA_VERSION = "4.1.1"  # infra/kafka/pom.xml
 CENTRE = (29.56, 106.55)  # Chongqing

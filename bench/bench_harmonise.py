@@ -1,4 +1,4 @@
-"""Benchmark `smart-station harmonise` (streams.harmonise.harmonise_files) on a seeded CSV of
+"""Benchmark `smart-station harmonise` (streams.bulk.jobs.harmonise_files) on a seeded CSV of
 alert records: three time columns in mixed forms, Chinese text with some GBK mojibake, phone
 numbers with some full-width digits, ~1 % bad rows. Runs the job with one worker (in-process,
 one core) and with every core, checks both outputs are identical, and compares with peers in
@@ -34,8 +34,9 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from streams.harmonise import HarmoniseOptions, HarmoniseSummary, harmonise_files  # noqa: E402
-from streams.timefmt import SourceConvention  # noqa: E402
+from streams.bulk.jobs import harmonise_files  # noqa: E402
+from streams.bulk.options import HarmoniseOptions, HarmoniseSummary  # noqa: E402
+from streams.timestd import SourceConvention  # noqa: E402
 
 ZONE = ZoneInfo("Asia/Shanghai")
 START = datetime(2022, 1, 1, tzinfo=ZONE)

@@ -34,11 +34,12 @@ from kafka.admin import KafkaAdminClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from base.settings import Settings
+from base.topics import TopicNames
 from infra.broker import EmbeddedBroker, child_pids, pid_alive
-from streams.settings import Settings
-from streams.topics import TopicNames, ensure_topics
-from streams.worker import WorkerProcess
-from tests.dispatch_night import end_offsets, read_records
+from infra.topics import ensure_topics
+from streams.pipeline.worker import WorkerProcess
+from tests.support.dispatch_night import end_offsets, read_records
 
 
 def iso_now() -> str:

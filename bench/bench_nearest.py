@@ -1,4 +1,4 @@
-"""Benchmark of nearest-officer search: the H3 OfficerIndex against the brute-force oracle and a
+"""Benchmark of nearest-officer search: the H3 PointIndex against the brute-force oracle and a
 scipy cKDTree peer (unit-sphere ECEF, geodesic re-rank), on static and on moving officers.
 
     .venv/bin/python bench/bench_nearest.py [--sizes 1000,10000,100000] [--queries 2000]
@@ -29,10 +29,10 @@ from scipy.spatial import cKDTree
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from streams.nearest import (
+from streams.dispatch.nearest import (
     R_MIN_M,
     Candidate,
-    OfficerIndex,
+    PointIndex,
     geodesic_m,
     nearest_brute_force,
 )
@@ -148,7 +148,7 @@ def static_run(
     timings = [Timing("cKDTree + geodesic re-rank", kd_times)]
 
     for resolution in resolutions:
-        index = OfficerIndex(resolution)
+        index = PointIndex(resolution)
         for officer_id, (lat, lon) in officers.items():
             index.upsert(officer_id, lat, lon)
         # The first pass fills the per-cell caches a long-running worker has; the second is timed
@@ -179,7 +179,7 @@ def moving_run(
     rng = random.Random(seed + 1)
     ids = [f"officer-{i:06d}" for i in range(n)]
     positions = [random_point(rng) for _ in range(n)]
-    index = OfficerIndex(resolution)
+    index = PointIndex(resolution)
     for officer_id, (lat, lon) in zip(ids, positions, strict=True):
         index.upsert(officer_id, lat, lon)
     for q in queries:  # warm the cell caches, as a long-running worker has them

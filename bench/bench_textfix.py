@@ -36,7 +36,7 @@ import ftfy
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from streams.textfix import REPLACEMENT, repair_text  # noqa: E402
+from streams.text.repair import REPLACEMENT, repair_text  # noqa: E402
 
 BEFORE = "fb32467"
 SOFT_HYPHEN = 0xAD

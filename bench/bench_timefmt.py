@@ -24,8 +24,8 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from streams.errors import InvalidEvent  # noqa: E402
-from streams.timefmt import SourceConvention, parse_instant  # noqa: E402
+from base.errors import InvalidEvent  # noqa: E402
+from streams.timestd import SourceConvention, parse_instant  # noqa: E402
 
 CORPUS = ROOT / "tests" / "data" / "time_corpus.csv"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from streams.dispatch import DispatchPolicy
-from streams.replay import ReplaySession
+from streams.dispatch.replay import ReplaySession
+from streams.dispatch.rules import DispatchPolicy
 
 T0 = 1_700_000_000_000
 INCIDENT = {"lat": 29.5630, "lon": 106.5516}

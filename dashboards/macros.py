@@ -12,16 +12,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from base.errors import MacroError
+
 VariableValue = str | Sequence[str]
 
 # Grafana's variable syntaxes: ${name}, ${name:format} and $name.
 VARIABLE_RE = re.compile(r"\$\{(\w+)(?::(\w+))?\}|\$(\w+)")
 MACRO_RE = re.compile(r"\$__(\w+)")
 GRAFANA_GLOBALS = frozenset({"__from", "__to"})
-
-
-class MacroError(ValueError):
-    """A macro or variable that cannot be expanded (unknown, wrong arguments, missing value)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from base.errors import ConfigError, StackError
 from dashboards.build import DEFAULT_DATABASE, build_dashboards
 from dashboards.validate import dashboard_errors
-from streams.errors import ConfigError, StackError
 
 log = logging.getLogger(__name__)
 

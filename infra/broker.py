@@ -17,8 +17,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from base.errors import StackError
 from infra.folders import ensure_writable_folder
-from streams.errors import StackError
 
 log = logging.getLogger(__name__)
 

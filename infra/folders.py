@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from streams.errors import StackError
+from base.errors import StackError
 
 
 def ensure_writable_folder(path: Path, what: str) -> None:

@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from base.errors import Reason
+
 Latitude = Annotated[float, Field(ge=-90.0, le=90.0)]
 Longitude = Annotated[float, Field(ge=-180.0, le=180.0)]
 IsoTime = Annotated[
@@ -189,7 +191,10 @@ class Assignment(Message):
     """A dispatch message (topic `dispatch.assignments`, keyed by officer_id)."""
 
     schema_version: Literal[1] = 1
-    assignment_id: str
+    assignment_id: str = Field(
+        description="Drop repeats by it: `<alert_id>:<officer_id>`, with `:<n>` when the same "
+        "officer is sent to the same alert an n-th time (after clearing their part)."
+    )
     alert: AssignedAlert
     caller_phone: str
     officer: AssignedOfficer
@@ -244,6 +249,11 @@ class DispatchEvent(Message):
     )
     waited_ms: int | None = Field(
         default=None, description="How long the alert has waited since it was received."
+    )
+    assignment_id: str = Field(
+        default="",
+        description="On `assigned`: the assignment's id (a booking announced again after a "
+        "restart repeats it; drop repeats by it). Other kinds repeat with the same `at_utc_ms`.",
     )
 
 
@@ -347,11 +357,12 @@ class DeadLetterHeaders(Message):
     """Headers on a dead letter (topic `deadletter`); the record's key and value are the original
     bytes, untouched."""
 
-    reason: str
-    message: str
+    reason: Reason
+    message: str = Field(description="What was wrong, for people (at most 1,000 characters).")
     source_topic: str
     source_partition: int
     source_offset: int
+    station_id: str = Field(default="", description="The event's station, when it names one.")
     dead_utc_ms: UtcMs
 
 

@@ -12,8 +12,8 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
+from base.errors import ConfigError
 from sinks.warehouse import Warehouse
-from streams.errors import ConfigError
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 LOADING_SUFFIX = "__loading"

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 
 from kafka import KafkaConsumer
 
+from base.errors import SinkBackpressure
+from base.topics import TopicNames
 from sinks import rows
-from sinks.warehouse import SinkBackpressure, Warehouse
-from streams.topics import TopicNames
+from sinks.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 

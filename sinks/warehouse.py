@@ -15,17 +15,13 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from base.errors import ConfigError, SinkBackpressure, StackError
 from infra.folders import ensure_writable_folder
-from streams.errors import ConfigError, StackError
 
 log = logging.getLogger(__name__)
 
 SCHEMA_SQL = Path(__file__).with_name("schema.sql")
 TABLES = ("gps_pings", "alerts", "assignments", "dispatch_events", "dead_letters")
-
-
-class SinkBackpressure(StackError):
-    """More rows are pending than the sink may hold: flush before adding more."""
 
 
 def schema_statements(database: str) -> list[str]:
@@ -130,13 +126,6 @@ class ChdbWarehouse(Warehouse):
 
             cls._sessions[path] = session.Session(str(path))
             return cls._sessions[path]
-
-    @classmethod
-    def close_all(cls) -> None:
-        with cls._lock:
-            for held in cls._sessions.values():
-                held.close()
-            cls._sessions.clear()
 
     def execute(self, sql: str) -> None:
         with self._lock:

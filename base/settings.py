@@ -1,0 +1,144 @@
+"""The one settings object: defaults run everything embedded, `SMART_STATION_*` env vars override
+them, CLI flags override both."""
+
+from __future__ import annotations
+
+import codecs
+import json
+from pathlib import Path
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "SMART_STATION_"
+_JSON_PUNCTUATION = '{}[]:,"0123456789.-+eE truefalsnul'
+
+
+class StationSettings(BaseModel):
+    """One station's entry in `SMART_STATION_STATIONS`, e.g.
+    `{"ST-07": {"zone": "Asia/Urumqi", "day_first": true, "twelve_hour": false}}`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    zone: str | None = None
+    day_first: bool | None = None
+    twelve_hour: bool | None = None
+    encoding: str | None = None  # of the bytes its systems send (GBK, GB18030, Big5...): not UTF-8
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str | None) -> str | None:
+        """The codec's own name; None for UTF-8. JSON must read the same in it as in ASCII."""
+        if value is None:
+            return None
+        try:
+            name = codecs.lookup(value).name
+        except LookupError as exc:
+            raise ValueError(f"unknown encoding {value!r}") from exc
+        try:
+            same = _JSON_PUNCTUATION.encode(name) == _JSON_PUNCTUATION.encode("ascii")
+        except UnicodeError:
+            same = False
+        if not same:
+            raise ValueError(f"encoding {value!r} does not write JSON as ASCII does")
+        return None if name == "utf-8" else name
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, populate_by_name=True, extra="forbid")
+
+    state_dir: Path = Field(
+        default=Path(".smart-station"),
+        description="Folder for broker data, logs, jar cache and warehouse; delete to reset.",
+    )
+    kafka_bootstrap: str | None = Field(
+        default=None,
+        description="host:port[,...] of an existing Kafka cluster; unset: the embedded broker.",
+    )
+    kafka_port: int = Field(
+        default=0, ge=0, le=65535, description="Embedded broker port; 0 picks a free one once."
+    )
+    kafka_heap: str = Field(default="1g", description="Embedded broker JVM heap (-Xmx).")
+    clickhouse_url: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "clickhouse_url", f"{ENV_PREFIX}CLICKHOUSE_URL", "CLICKHOUSE_URL"
+        ),
+        description="http(s)://user:password@host:port of a ClickHouse server; unset: chDB.",
+    )
+    warehouse_database: str = Field(default="smart_station", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    app_id: str = Field(default="smart-station", description="Faust app id (consumer group).")
+    topic_prefix: str = Field(default="", description="Prefix for every topic name (namespacing).")
+    topic_partitions: int = Field(default=4, ge=1, le=1024)
+    zone: str = Field(default="Asia/Shanghai", description="Default station time zone (IANA).")
+    stations: dict[str, StationSettings] = Field(
+        default_factory=dict,
+        description='Per-station conventions (JSON): {"ST-07": {"zone": "Asia/Urumqi", '
+        '"day_first": true, "twelve_hour": false}}.',
+    )
+    h3_resolution: int = Field(default=8, ge=5, le=11)
+    dispatch_radius_m: float = Field(default=5000.0, gt=0, description="Base search radius.")
+    escalation_radii_m: list[float] = Field(
+        default_factory=lambda: [10_000.0, 20_000.0],
+        description="Wider radii a waiting alert moves to, one step per escalate_after_s (JSON).",
+    )
+    escalate_after_s: float = Field(
+        default=120.0, gt=0, description="How long an alert waits before its search widens."
+    )
+    escalate_at_once_priority: int = Field(
+        default=1, ge=0, le=5, description="Alerts this urgent or more widen at once (0: none)."
+    )
+    refusal_hold_s: float = Field(
+        default=600.0,
+        ge=0,
+        description="An officer who declined, withdrew from or timed out on an alert is not "
+        "proposed for it again for this long.",
+    )
+    event_max_ahead_s: float = Field(
+        default=3600.0, gt=0, description="Events dated further ahead of now: out_of_range."
+    )
+    event_max_behind_s: float = Field(
+        default=3 * 86400.0, gt=0, description="Events dated further behind now: out_of_range."
+    )
+    position_max_age_s: float = Field(default=300.0, gt=0)
+    position_write_interval_s: float = Field(
+        default=10.0,
+        ge=0.0,
+        description="Same-cell positions reach the dispatch workers at most this often.",
+    )
+    ack_timeout_s: float = Field(
+        default=60.0, gt=0, description="An officer who does not acknowledge is released."
+    )
+    sink_batch_size: int = Field(default=5000, ge=1)
+    sink_flush_interval_s: float = Field(default=1.0, gt=0)
+    session_timeout_s: float = Field(
+        default=10.0,
+        ge=6.0,
+        le=300.0,
+        description="Consumer group session timeout: how long a crashed worker's partitions wait.",
+    )
+    log_level: str = Field(default="warn", pattern=r"^(debug|info|warn|error|crit)$")
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.state_dir / "kafka"
+
+    @property
+    def warehouse_dir(self) -> Path:
+        return self.state_dir / "warehouse"
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The settings as `SMART_STATION_*` variables, to hand them to a child worker process."""
+    env: dict[str, str] = {}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        text = json.dumps(value) if isinstance(value, dict | list) else str(value)
+        env[f"{ENV_PREFIX}{name.upper()}"] = text
+    return env

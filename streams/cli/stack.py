@@ -1,0 +1,99 @@
+"""`up`, `down`, `status`, `worker`, `sink`, `demo`: the embedded stack and the processes on it."""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated
+
+import typer
+
+from base.settings import Settings
+from streams.cli.context import fail, settings
+
+
+def up() -> None:
+    """Start the embedded broker (unless a cluster is configured), create topics and tables."""
+    from streams.pipeline.stack import bootstrap_for, prepare_topics, warehouse_for
+
+    conf = settings()
+    bootstrap = bootstrap_for(conf, start=True)
+    prepare_topics(conf, bootstrap)
+    warehouse_for(conf).close()
+    typer.echo(f"kafka {bootstrap} | warehouse {_warehouse_label(conf)} | state {conf.state_dir}")
+
+
+def down() -> None:
+    """Stop the embedded broker. State stays in the state folder for the next `up`."""
+    from streams.pipeline.stack import embedded_broker
+
+    stopped = embedded_broker(settings()).stop()
+    typer.echo("broker stopped" if stopped else "broker was not running")
+
+
+def status() -> None:
+    """Say whether the embedded broker runs, and where."""
+    from streams.pipeline.stack import embedded_broker
+
+    broker = embedded_broker(settings())
+    typer.echo(
+        f"broker running at {broker.bootstrap}" if broker.running() else "broker not running"
+    )
+
+
+def worker(
+    role: Annotated[
+        str,
+        typer.Option(
+            help="all: dispatch here and positions in a child process; dispatch or positions: "
+            "one of them (run several of each for more partitions' throughput)."
+        ),
+    ] = "all",
+) -> None:
+    """Run the pipeline's Faust workers."""
+    from streams.pipeline.worker import Role, run_worker
+
+    if role not in set(Role):
+        fail(f"--role {role!r}: one of {', '.join(Role)}", 2)
+    run_worker(settings(), Role(role))
+
+
+def sink() -> None:
+    """Run the warehouse loader: output topics -> ClickHouse/chDB in batches."""
+    from sinks.loader import run_loader
+    from streams.pipeline.stack import bootstrap_for, prepare_topics, warehouse_for
+
+    conf = settings()
+    bootstrap = bootstrap_for(conf)
+    names = prepare_topics(conf, bootstrap)
+    stop = threading.Event()
+    try:
+        run_loader(
+            bootstrap=bootstrap,
+            names=names,
+            group_id=f"{conf.app_id}-warehouse",
+            warehouse=warehouse_for(conf),
+            batch_size=conf.sink_batch_size,
+            flush_interval_s=conf.sink_flush_interval_s,
+            stop=stop,
+        )
+    except KeyboardInterrupt:
+        stop.set()
+
+
+def demo(
+    officers: Annotated[int, typer.Option(min=1, max=100_000)] = 60,
+    alerts: Annotated[int, typer.Option(min=1, max=100_000)] = 20,
+    seed: int = 7,
+) -> None:
+    """Run the whole pipeline on simulated officers and alerts, then summarise."""
+    from streams.sim.demo import run_demo
+
+    summary = run_demo(settings(), officers=officers, alerts=alerts, seed=seed, echo=typer.echo)
+    for line in summary.lines():
+        typer.echo(line)
+    if not summary.assignments:
+        fail("no assignment was produced")
+
+
+def _warehouse_label(conf: Settings) -> str:
+    return "ClickHouse server" if conf.clickhouse_url else f"chDB {conf.warehouse_dir}"
