@@ -26,7 +26,7 @@ from infra.topics import ensure_topics
 from streams.bulk.jobs import harmonise_files, harmonise_topic
 from streams.bulk.options import HarmoniseOptions, HarmoniseSummary, TopicRange
 from streams.bulk.roles import is_identifier_column, is_time_column
-from streams.text.repair import fold_fullwidth, repair_text
+from streams.text.repair import fold_fullwidth, repair_record, repair_text
 from streams.timestd import SourceConvention, format_iso, parse_instant
 from tests.support.clients import consume, env_without_settings, send_json
 from tests.support.exports import unreadable_csv
@@ -552,7 +552,7 @@ def oracle(rows: list[tuple[str, str, str, str]], zone: str) -> tuple[bytes, byt
             cells = [str(n), reported, note, phone, received, exc.reason.value, exc.message]
             csv.writer(rejects).writerow(cells)
             continue
-        repaired = [repair_text(v).text for v in (note, phone)]
+        repaired = [r.text for r in repair_record([note, phone])]  # a row's evidence counts
         cells = [str(n), first.iso, str(first.utc_ms), repaired[0]]
         cells += [fold_fullwidth(repaired[1]), second.iso, str(second.utc_ms)]
         csv.writer(out).writerow(cells)
