@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs everything smart-station needs on a fresh Debian machine: Java, Maven and kcat from
-# apt (when missing and we are root), the Python package into .venv (pinned by
-# requirements.lock), and the Kafka broker's jars into Maven's cache. Safe to re-run.
+# Installs everything smart-station needs on a fresh Debian machine: Java, Maven, kcat and
+# Chromium (for the browser test of the night's picture) from apt (when missing and we are root),
+# the Python package into .venv (pinned by requirements.lock), and the Kafka broker's jars into
+# Maven's cache. Safe to re-run.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -9,6 +10,7 @@ missing=()
 command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
 command -v kcat >/dev/null || missing+=(kcat)
+command -v chromium >/dev/null || missing+=(chromium)
 if ((${#missing[@]})); then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: please install: ${missing[*]} (apt-get), then re-run" >&2

@@ -38,6 +38,7 @@ class Reason(StrEnum):
     AMBIGUOUS_TIME = "ambiguous_time"
     OUT_OF_RANGE = "out_of_range"
     EMPTY = "empty"
+    OVERSIZED = "oversized"
     INTERNAL_ERROR = "internal_error"
 
 

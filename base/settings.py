@@ -10,6 +10,8 @@ from pathlib import Path
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from base.addresses import check_host_ports, check_http_url
+
 ENV_PREFIX = "SMART_STATION_"
 _JSON_PUNCTUATION = '{}[]:,"0123456789.-+eE truefalsnul'
 
@@ -100,6 +102,12 @@ class Settings(BaseSettings):
     event_max_behind_s: float = Field(
         default=3 * 86400.0, gt=0, description="Events dated further behind now: out_of_range."
     )
+    event_max_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        le=900_000,
+        description="Raw events larger than this are dead-lettered oversized.",
+    )
     position_max_age_s: float = Field(default=300.0, gt=0)
     position_write_interval_s: float = Field(
         default=10.0,
@@ -118,6 +126,18 @@ class Settings(BaseSettings):
         description="Consumer group session timeout: how long a crashed worker's partitions wait.",
     )
     log_level: str = Field(default="warn", pattern=r"^(debug|info|warn|error|crit)$")
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _host_ports(cls, value: str | None) -> str | None:
+        return None if value is None else check_host_ports(value)
+
+    @field_validator("clickhouse_url")
+    @classmethod
+    def _server_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_http_url(value.get_secret_value())
+        return value
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from base.errors import StackError
-from infra.folders import ensure_writable_folder
+from infra.folders import PRIVATE_UMASK, ensure_writable_folder, private_files
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +190,11 @@ class EmbeddedBroker:
         if self.running():
             return self.bootstrap
         ensure_writable_folder(self.paths.root, "state folder")
-        self._resolve_jars()
+        self._resolve_jars()  # Maven's cache is not ours to make private
+        with private_files():
+            return self._start()
+
+    def _start(self) -> str:
         broker_port, controller_port = self._choose_ports()
         self.paths.properties.write_text(
             server_properties(broker_port, controller_port, self.paths.data)
@@ -318,6 +322,7 @@ class EmbeddedBroker:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # survives the CLI; stopped by `down` via its group
+                umask=PRIVATE_UMASK,  # its logs and segments hold caller data
             )
         self.paths.pid_file.write_text(f"{process.pid}\n")
 

@@ -364,6 +364,14 @@ class DeadLetterHeaders(Message):
     source_offset: int
     station_id: str = Field(default="", description="The event's station, when it names one.")
     dead_utc_ms: UtcMs
+    original_bytes: int | None = Field(
+        default=None,
+        description="Reason oversized only: the original value's size; the record keeps its "
+        "first bytes.",
+    )
+    original_sha256: str | None = Field(
+        default=None, description="Reason oversized only: SHA-256 (hex) of the original value."
+    )
 
 
 PUBLISHED_MODELS: dict[str, type[Message]] = {

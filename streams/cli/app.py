@@ -12,8 +12,9 @@ from typing import Annotated
 import typer
 
 from base.errors import SmartStationError
+from base.logs import limit_repeats
 from base.settings import ENV_PREFIX
-from streams.cli import dashboards, dispatch, harmonise, schemas, stack
+from streams.cli import dashboards, dispatch, harmonise, schemas, simulate, stack
 from streams.cli.context import State
 
 cli = typer.Typer(
@@ -49,6 +50,7 @@ def main_options(
     State.overrides = {k: v for k, v in given.items() if v is not None}
     level = getattr(logging, (log_level or "warn").upper().replace("CRIT", "CRITICAL"), 30)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    limit_repeats()
     # kafka-python narrates routine coordinator moves at WARNING; keep them for --log-level debug.
     logging.getLogger("kafka").setLevel(level if level <= logging.DEBUG else logging.ERROR)
 
@@ -59,6 +61,7 @@ cli.command()(schemas.schemas)
 cli.add_typer(dashboards.dashboards_cli, name="dashboards")
 cli.add_typer(dispatch.dispatch_cli, name="dispatch")
 cli.command()(harmonise.harmonise)
+cli.command()(simulate.simulate)
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from base.addresses import check_http_url
 from streams.cli.context import fail, settings
 
 dashboards_cli = typer.Typer(no_args_is_help=True, help="Grafana dashboards kept as code.")
@@ -41,6 +42,11 @@ def dashboards_push(
 ) -> None:
     """Create or update the dashboards in a Grafana (needs the ClickHouse datasource plugin)."""
     from dashboards.publish import push_dashboards
+
+    try:
+        check_http_url(grafana_url)
+    except ValueError as exc:
+        fail(f"invalid --grafana-url: {exc}", 2)
 
     for url in push_dashboards(
         grafana_url, token, folder_uid, database=settings().warehouse_database

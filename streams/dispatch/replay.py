@@ -12,6 +12,7 @@ and `deadletter` (the latter with `reason` and `error` instead of headers)."""
 
 from __future__ import annotations
 
+import contextlib
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -324,6 +325,8 @@ def replay_file(
     resolution: int,
     tail_ms: int = 0,
 ) -> ReplayResult:
+    if out_path.is_dir():
+        raise ConfigError(f"cannot write {out_path}: it is a folder")
     try:
         with events_path.open("rb") as handle:
             events = read_events(handle, stations=stations)
@@ -332,12 +335,22 @@ def replay_file(
     result = replay(
         events, policy=policy, stations=stations, resolution=resolution, tail_ms=tail_ms
     )
-    tmp = out_path.with_name(f".{out_path.name}.partial")
-    with tmp.open("wb") as handle:
-        for line in _lines(result.outputs):
-            handle.write(line)
-    tmp.replace(out_path)
+    _write_atomically(out_path, _lines(result.outputs))
     return result
+
+
+def _write_atomically(path: Path, lines: Iterator[bytes]) -> None:
+    """All the lines or nothing at `path` (a partial file beside it, renamed when complete)."""
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        with tmp.open("wb") as handle:
+            for line in lines:
+                handle.write(line)
+        tmp.replace(path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):  # nothing was made, or nothing can be
+            tmp.unlink()
+        raise ConfigError(f"cannot write {path}: {exc.strerror}") from exc
 
 
 def _lines(outputs: list[dict[str, Any]]) -> Iterator[bytes]:

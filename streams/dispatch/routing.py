@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from base.errors import InvalidEvent, Reason
 from schemas.events import (
     AlertCall,
     BackupRequest,
@@ -133,6 +134,8 @@ def decode_and_handle(
     dispatcher: Dispatcher, inbox: Inbox, topic: str, value: bytes, now_ms: int, partition: int
 ) -> list[Outbound]:
     """`handle` for a typed message as it sits on its topic (JSON bytes)."""
+    if not value.strip():
+        raise InvalidEvent(Reason.EMPTY, "no bytes but whitespace")
     message = MODELS[topic].model_validate_json(value)
     return handle(dispatcher, inbox, topic, message, now_ms, partition)
 

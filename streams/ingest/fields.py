@@ -14,7 +14,10 @@ RawEvent = Mapping[str, Any]
 
 
 def decode_json_object(payload: bytes | str) -> RawEvent:
-    """One JSON object; bytes must be UTF-8 (`StationBook.decode_event` reads other encodings)."""
+    """One JSON object; bytes must be UTF-8 (`StationBook.decode_event` reads other encodings).
+    Nothing but whitespace (a tombstone, an empty send) is `empty`."""
+    if not payload.strip():
+        raise InvalidEvent(Reason.EMPTY, "no bytes but whitespace")
     try:
         value = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:

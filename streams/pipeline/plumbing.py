@@ -5,6 +5,7 @@ that uses them is in streams/pipeline/apps.py."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -14,7 +15,7 @@ import faust
 import orjson
 from pydantic import BaseModel
 
-from base.errors import InvalidEvent, invalid_event
+from base.errors import InvalidEvent, Reason, invalid_event
 from base.settings import Settings
 from base.topics import TopicNames
 from schemas.events import DeadLetterHeaders
@@ -26,6 +27,12 @@ from streams.ingest.stations import StationBook
 from streams.pipeline.transport import LowLatencyTransport
 
 log = logging.getLogger(__name__)
+
+# What an oversized original keeps on the dead-letter topic: enough to see what it was.
+OVERSIZED_KEEP_BYTES = 64 * 1024
+OVERSIZED_KEEP_KEY_BYTES = 1024
+# Record and batch framing on top of key, value and headers (aiokafka's estimate is below this).
+RECORD_FRAMING_BYTES = 1024
 
 
 def now_ms() -> int:
@@ -126,13 +133,22 @@ class Plumbing:
         return self.app.topic(*topic_names, key_serializer="raw", value_serializer="raw")
 
     async def dead_letter(self, event: faust.types.EventT, error: InvalidEvent) -> None:
-        """The original bytes untouched, the why in headers (`DeadLetterHeaders`)."""
-        message = event.message
-        await self.deadletter.send(
-            key=message.key,
-            value=message.value,
-            headers=dead_letter_headers(message, error, self.stations),
+        """The original bytes untouched, the why in headers (`DeadLetterHeaders`); an original
+        too large for the producer keeps its first bytes, its size and hash (`oversized`)."""
+        key, value, headers = dead_letter_record(
+            event.message, error, self.stations, self.app.conf.producer_max_request_size
         )
+        await self.deadletter.send(key=key, value=value, headers=headers)
+
+    def check_size(self, event: faust.types.EventT) -> None:
+        """Raises `oversized` for a raw event over `event_max_bytes`: bounded before it is
+        parsed, so no normalised event can outgrow what the producer may send."""
+        size = len(event.message.value or b"") + len(event.message.key or b"")
+        if size > self.settings.event_max_bytes:
+            raise InvalidEvent(
+                Reason.OVERSIZED,
+                f"{size} bytes, over the limit of {self.settings.event_max_bytes}",
+            )
 
     def normaliser(
         self,
@@ -152,6 +168,7 @@ class Plumbing:
             async for event in stream.events():
                 message = event.message
                 try:
+                    self.check_size(event)
                     parsed = parse(
                         stations.decode_event(message.value or b""),
                         stations=stations,
@@ -182,6 +199,7 @@ class Plumbing:
         """A message that cannot be handled is dead-lettered; the partition keeps going."""
         async for event in stream.events():
             try:
+                self.check_size(event)
                 out = handle(event)
             except Exception as exc:
                 await self.dead_letter(event, invalid_event(exc))
@@ -189,8 +207,50 @@ class Plumbing:
             await send_all(out, event.message.partition)
 
 
+DeadLetterRecord = tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]
+
+
+def dead_letter_record(
+    message: faust.types.tuples.Message,
+    error: InvalidEvent,
+    stations: StationBook,
+    max_request_bytes: int,
+) -> DeadLetterRecord:
+    """Key, value and headers of the dead letter of `message`: the original bytes, unless they
+    would not fit in a producer request; then the first `OVERSIZED_KEEP_BYTES`, the original
+    size and SHA-256, reason `oversized` (the first reason stays in `message`)."""
+    key, value = message.key, message.value
+    headers = dead_letter_headers(message, error, stations)
+    if _record_bytes(key, value, headers) + RECORD_FRAMING_BYTES <= max_request_bytes:
+        return key, value, headers
+    original = value or b""
+    oversized = InvalidEvent(
+        Reason.OVERSIZED,
+        f"{len(original)} bytes (key {len(key or b'')}), too large to dead-letter whole; "
+        f"first {OVERSIZED_KEEP_BYTES} kept; was {error.reason.value}: {error.message}",
+    )
+    headers = dead_letter_headers(
+        message,
+        oversized,
+        stations,
+        original_bytes=len(original),
+        original_sha256=hashlib.sha256(original).hexdigest(),
+    )
+    kept_key = None if key is None else key[:OVERSIZED_KEEP_KEY_BYTES]
+    return kept_key, original[:OVERSIZED_KEEP_BYTES], headers
+
+
+def _record_bytes(key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> int:
+    return len(key or b"") + len(value or b"") + sum(len(n) + len(v) for n, v in headers)
+
+
 def dead_letter_headers(
-    message: faust.types.tuples.Message, error: InvalidEvent, stations: StationBook
+    message: faust.types.tuples.Message,
+    error: InvalidEvent,
+    stations: StationBook,
+    *,
+    original_bytes: int | None = None,
+    original_sha256: str | None = None,
 ) -> list[tuple[str, bytes]]:
     """The headers of the dead letter of `message`, built from the published model."""
     station = ""
@@ -204,7 +264,10 @@ def dead_letter_headers(
         source_topic=message.topic,
         source_partition=message.partition,
         source_offset=message.offset,
-        station_id=station,
+        station_id=station[:200],
         dead_utc_ms=now_ms(),
+        original_bytes=original_bytes,
+        original_sha256=original_sha256,
     )
-    return [(name, str(value).encode()) for name, value in headers.model_dump(mode="json").items()]
+    fields = headers.model_dump(mode="json", exclude_none=True)
+    return [(name, str(value).encode()) for name, value in fields.items()]

@@ -3,12 +3,21 @@ cluster / ClickHouse server when settings name them. Every check fails fast with
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import socket
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
 
 from base.errors import ConfigError, StackError
 from base.settings import Settings
 from base.topics import TopicNames
 from infra.broker import EmbeddedBroker
+from infra.folders import keep_state_private
 from infra.topics import ensure_topics
 from sinks.warehouse import Warehouse, open_warehouse
 
@@ -58,9 +67,62 @@ def prepare_topics(settings: Settings, bootstrap: str) -> TopicNames:
 
 
 def warehouse_for(settings: Settings) -> Warehouse:
+    """The configured ClickHouse server, or the embedded warehouse in this process: from here on
+    the process creates private files (chDB writes its parts itself, as it goes)."""
     url = settings.clickhouse_url.get_secret_value() if settings.clickhouse_url else None
-    return open_warehouse(
-        warehouse_dir=settings.warehouse_dir,
-        database=settings.warehouse_database,
-        clickhouse_url=url,
-    )
+    if url is None:
+        keep_state_private()
+    if url is not None:
+        return open_warehouse(
+            warehouse_dir=settings.warehouse_dir,
+            database=settings.warehouse_database,
+            clickhouse_url=url,
+        )
+    # chDB's embedded server writes its own failures on file descriptor 2 as well: held here,
+    # replayed if it opens, replaced by one line if it does not.
+    with tempfile.TemporaryFile() as held, _stderr_to(held):
+        try:
+            warehouse = open_warehouse(
+                warehouse_dir=settings.warehouse_dir,
+                database=settings.warehouse_database,
+                clickhouse_url=None,
+            )
+        except RuntimeError as exc:  # chDB's one error type, with a page of server log in it
+            raise StackError(_why_unopened(settings.warehouse_dir, exc)) from exc
+        held.seek(0)
+        said = held.read()
+    if said:
+        sys.stderr.buffer.write(said)
+    return warehouse
+
+
+@contextlib.contextmanager
+def _stderr_to(file: IO[bytes]) -> Iterator[None]:
+    sys.stderr.flush()
+    saved = os.dup(2)
+    os.dup2(file.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _why_unopened(warehouse_dir: Path, exc: RuntimeError) -> str:
+    """One line for an embedded warehouse chDB could not open: most often another process (a
+    `sink`, `demo` or `harmonise --out warehouse:`) holds it, as its `status` file's lock says."""
+    status = warehouse_dir / "status"
+    try:
+        with status.open("rb") as handle:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = status.read_text(errors="replace").partition("\n")[0].strip()  # "PID: 123"
+        return (
+            f"the embedded warehouse {warehouse_dir} is in use by another process ({holder}): "
+            "a running `sink`, `demo` or `harmonise --out warehouse:`; stop it, or set "
+            "SMART_STATION_CLICKHOUSE_URL to share a ClickHouse server"
+        )
+    except OSError:
+        pass
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+    return f"the embedded warehouse {warehouse_dir} cannot be opened: {first[:300]}"

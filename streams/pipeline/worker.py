@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import logging
 import os
 import signal
 import subprocess
@@ -15,7 +16,14 @@ from pathlib import Path
 
 import faust
 
+from base.logs import limit_repeats
 from base.settings import Settings, settings_env
+from infra.folders import (
+    PRIVATE_UMASK,
+    ensure_writable_folder,
+    keep_state_private,
+    make_private_folder,
+)
 from infra.topics import ensure_topics, partition_count
 from streams.pipeline.apps import build_dispatch_app, build_positions_app
 from streams.pipeline.stack import bootstrap_for, prepare_topics
@@ -36,7 +44,8 @@ class Role(StrEnum):
 def run_worker(settings: Settings, role: Role = Role.ALL) -> None:
     bootstrap = bootstrap_for(settings)
     names = prepare_topics(settings, bootstrap)
-    (settings.state_dir / "faust").mkdir(parents=True, exist_ok=True)
+    keep_state_private()  # Faust's data folders and the logs of the worker's children
+    ensure_writable_folder(settings.state_dir / "faust", "state folder")
     if role is Role.POSITIONS:
         app = build_positions_app(
             settings, bootstrap, raw_ping_partitions=partition_count(bootstrap, names.gps_raw)
@@ -60,6 +69,10 @@ def run_worker(settings: Settings, role: Role = Role.ALL) -> None:
 
 
 class PipelineWorker(faust.Worker):
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        super().on_setup_root_logger(logger, level)
+        limit_repeats(logger)  # a broker outage: one line per kind per window, with a count
+
     async def on_startup_finished(self) -> None:
         await super().on_startup_finished()
         # Everything built so far (Faust's services, recovered tables and views) lives as long
@@ -107,9 +120,10 @@ class WorkerProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, *, die_with_parent: bool = False, niceness: int = 0) -> WorkerProcess:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_folder(self.log_path.parent)
         env = {**os.environ, **settings_env(self.settings)}
-        with self.log_path.open("ab") as log_file:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+        with os.fdopen(os.open(self.log_path, flags, 0o600), "ab") as log_file:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "streams.cli", "worker", "--role", self.role.value],
                 env=env,
@@ -117,6 +131,7 @@ class WorkerProcess:
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 preexec_fn=_child_setup(die_with_parent, niceness),
+                umask=PRIVATE_UMASK,
             )
         return self
 

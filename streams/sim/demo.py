@@ -67,6 +67,8 @@ def run_demo(
     echo: Callable[[str], None] = print,
 ) -> DemoSummary:
     summary = DemoSummary()
+    # The warehouse first: held by another process, the demo stops before starting a broker.
+    warehouse = warehouse_for(settings)
     started = time.monotonic()
     broker = embedded_broker(settings)
     we_started_broker = not settings.kafka_bootstrap and not broker.running()
@@ -74,7 +76,6 @@ def run_demo(
     summary.broker_start_s = time.monotonic() - started
     echo(f"kafka: {bootstrap} (ready after {summary.broker_start_s:.1f}s)")
     names = prepare_topics(settings, bootstrap)
-    warehouse = warehouse_for(settings)
     worker = WorkerProcess(settings, settings.state_dir / "logs" / "demo-worker.log").start()
     stop_loader = threading.Event()
     loader = threading.Thread(

@@ -137,3 +137,106 @@ def test_cluster_ids_never_start_with_a_dash() -> None:
     ids = [base64_uuid() for _ in range(5000)]  # ~78 would start with '-' without the guard
     assert not any(i.startswith("-") for i in ids)
     assert all(len(i) == 22 for i in ids)
+
+
+def one_line_error(result: subprocess.CompletedProcess[str], code: int) -> str:
+    assert result.returncode == code, result.stderr
+    assert result.stderr.startswith("error: ") and result.stderr.strip().count("\n") == 0, (
+        result.stderr
+    )
+    return result.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://127.0.0.1:99999", "Port out of range"),
+        ("http://[::1:8123", "Invalid IPv6 URL"),
+        ("http://user:s3cret@[::1:8123", "Invalid IPv6 URL"),
+        ("ftp://127.0.0.1:8123", "expected http"),
+    ],
+)
+def test_a_bad_clickhouse_url_is_one_line_and_exit_2(tmp_path: Path, url: str, why: str) -> None:
+    # Before: 57-85 lines of traceback from urllib/clickhouse-connect, exit 1.
+    result = run_cli("--state-dir", str(tmp_path), "--clickhouse-url", url, "sink", timeout=60)
+    stderr = one_line_error(result, 2)
+    assert "clickhouse_url" in stderr and why in stderr
+    assert "s3cret" not in stderr
+
+
+@pytest.mark.parametrize("bootstrap", ["127.0.0.1:99999", "127.0.0.1:0", "localhost", "[::1:9092"])
+def test_an_invalid_kafka_address_is_reported_as_invalid_not_refused(
+    tmp_path: Path, bootstrap: str
+) -> None:
+    # Before: port 99999 was "Kafka is unreachable ... (Connection refused)".
+    result = run_cli(
+        "--state-dir", str(tmp_path), "--kafka-bootstrap", bootstrap, "worker", timeout=60
+    )
+    stderr = one_line_error(result, 2)
+    assert "invalid setting kafka_bootstrap" in stderr and "unreachable" not in stderr
+
+
+@pytest.mark.parametrize("url", ["notaurl", "http://127.0.0.1:99999", "http://[::1:3000"])
+def test_a_bad_grafana_url_is_one_line_and_exit_2(url: str) -> None:
+    # Before: "Grafana at ://None: refused ..." or a ValueError traceback.
+    result = run_cli("dashboards", "push", "--token", "t0ken", "--grafana-url", url, timeout=60)
+    stderr = one_line_error(result, 2)
+    assert "invalid --grafana-url" in stderr and "t0ken" not in stderr
+
+
+def test_replay_out_at_a_folder_or_unwritable_path_is_one_line_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text(
+        '{"topic": "alerts.calls", "message": {"alert_id": "AL-1", "lat": 29.5, "lon": 106.5, '
+        '"time": "2026-11-27T10:00:00+08:00", "category": "dispute"}}\n'
+    )
+    folder = tmp_path / "out"
+    folder.mkdir()
+    for out, why in (
+        (folder, "it is a folder"),
+        (tmp_path / "missing" / "d.jsonl", "No such file or directory"),
+        (events / "d.jsonl", "Not a directory"),  # unwritable, even for root
+    ):
+        result = run_cli("dispatch", "replay", str(events), "--out", str(out), timeout=60)
+        stderr = one_line_error(result, 1)
+        assert f"cannot write {out}" in stderr and why in stderr
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["events.jsonl", "out"]
+
+
+def test_harmonise_and_demo_into_a_warehouse_another_process_holds_are_one_line(
+    tmp_path: Path, kafka_bootstrap: str
+) -> None:
+    # Before: chDB's 95-line BAD_ARGUMENTS report. chDB allows one process per data folder.
+    state = tmp_path / "state"
+    env = {"SMART_STATION_STATE_DIR": str(state)}
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from base.settings import Settings\n"
+            "from streams.pipeline.stack import warehouse_for\n"
+            "warehouse_for(Settings())\n"
+            "print('held', flush=True)\n"
+            "sys.stdin.read()\n",
+        ],
+        env={**env_without_settings(), **env},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        export = tmp_path / "alerts.csv"
+        export.write_text("alert_id,lat,lon,time,category\nAL-1,29.5,106.5,2026-11-27 10:00,x\n")
+        harmonise = run_cli("harmonise", str(export), "--out", "warehouse:alerts", env=env)
+        demo = run_cli("--kafka-bootstrap", kafka_bootstrap, "demo", env=env, timeout=60)
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=60)
+    for result in (harmonise, demo):
+        stderr = one_line_error(result, 1)
+        assert "is in use by another process" in stderr and f"PID: {holder.pid}" in stderr

@@ -8,7 +8,7 @@ from dataclasses import fields
 import pytest
 from pydantic import ValidationError
 
-from base.errors import invalid_event
+from base.errors import InvalidEvent, Reason, invalid_event
 from base.topics import TopicNames
 from schemas.events import BackupRequest, Claim, ClaimResult
 from streams.dispatch.handlers import Outbound
@@ -18,6 +18,7 @@ from streams.dispatch.routing import (
     INBOXES,
     INGESTS,
     MODELS,
+    decode_and_handle,
     deliver_here,
     inbox_of,
     settle,
@@ -79,3 +80,12 @@ def test_claims_and_answers_are_delivered_here_only_where_this_worker_decides() 
     here = deliver_here(dispatcher, claim, 0, decides_for_officer=lambda _: True, alert_partition=0)
     assert here is not None  # the officer is unknown here: the claim is answered at once
     assert [item.topic for item in here] == ["claim_results"]
+
+
+@pytest.mark.parametrize("topic", sorted(set(MODELS) - {"gps_by_officer"}))
+def test_an_empty_message_on_a_typed_topic_is_empty(topic: str) -> None:
+    # Regression: pydantic's "Invalid JSON: EOF" made it `invalid_field`; the README says `empty`.
+    dispatcher = ReplaySession(policy=DispatchPolicy()).dispatcher
+    with pytest.raises(InvalidEvent) as raised:
+        decode_and_handle(dispatcher, inbox_of(topic), topic, b"", 0, 0)
+    assert raised.value.reason is Reason.EMPTY

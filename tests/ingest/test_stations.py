@@ -89,3 +89,14 @@ def test_raw_json_that_is_not_utf8_is_invalid_encoding_not_invalid_json() -> Non
     with pytest.raises(InvalidEvent) as caught:
         decode_json_object('{"officer_id": "坏"'.encode("gbk"))
     assert caught.value.reason is Reason.INVALID_ENCODING
+
+
+@pytest.mark.parametrize("payload", [b"", b" \r\n\t "])
+def test_empty_or_blank_bytes_are_empty_not_invalid_json(payload: bytes) -> None:
+    # Regression: these were dead-lettered `invalid_json`; the README documents `empty`.
+    with pytest.raises(InvalidEvent) as caught:
+        StationBook().decode_event(payload)
+    assert caught.value.reason is Reason.EMPTY
+    with pytest.raises(InvalidEvent) as caught:
+        BOOK.decode_event(payload)
+    assert caught.value.reason is Reason.EMPTY

@@ -4,6 +4,7 @@ their original bytes and a reason, and the next good event still goes through.""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import orjson
@@ -12,8 +13,9 @@ from kafka import KafkaProducer
 
 from base.settings import Settings, StationSettings
 from base.topics import TopicNames
+from streams.pipeline.plumbing import OVERSIZED_KEEP_BYTES
 from streams.pipeline.worker import WorkerProcess
-from tests.support.clients import consume
+from tests.support.clients import consume, now_iso
 
 pytestmark = pytest.mark.broker
 
@@ -69,6 +71,7 @@ def test_malformed_events_go_to_dead_letters_and_good_ones_are_normalised(
             producer.send(topics.gps_raw, value=value)
         producer.send(topics.alerts_raw, value=alert)
         producer.send(topics.status_raw, value=bad_status)
+        producer.send(topics.status_raw, value=b"")
         producer.send(topics.status_raw, value=status)
         producer.send(topics.cameras_raw, value=camera)
         producer.send(topics.backup, key=b"AL-404", value=b"not a backup request")
@@ -77,7 +80,7 @@ def test_malformed_events_go_to_dead_letters_and_good_ones_are_normalised(
         alerts = consume(kafka_bootstrap, topics.alerts, until=lambda r: len(r) >= 1)
         statuses = consume(kafka_bootstrap, topics.status, until=lambda r: len(r) >= 1)
         cameras = consume(kafka_bootstrap, topics.cameras, until=lambda r: len(r) >= 1)
-        dead = consume(kafka_bootstrap, topics.deadletter, until=lambda r: len(r) >= 6, raw=True)
+        dead = consume(kafka_bootstrap, topics.deadletter, until=lambda r: len(r) >= 7, raw=True)
     finally:
         worker.stop()
 
@@ -103,6 +106,7 @@ def test_malformed_events_go_to_dead_letters_and_good_ones_are_normalised(
         ambiguous,
         from_2099,
         bad_status,
+        b"",
     }  # original bytes, untouched
     reasons = {value: dict(record.headers)["reason"].decode() for value, record in by_value.items()}
     assert reasons == {
@@ -111,6 +115,7 @@ def test_malformed_events_go_to_dead_letters_and_good_ones_are_normalised(
         ambiguous: "ambiguous_time",
         from_2099: "out_of_range",
         bad_status: "invalid_field",
+        b"": "empty",
         b"not a backup request": "invalid_field",  # the dispatch agent keeps going too
     }
     headers = dict(by_value[impossible].headers)
@@ -164,3 +169,56 @@ def test_gbk_bytes_flow_on_a_gbk_station_and_are_dead_lettered_elsewhere(
     [letter] = dead
     assert letter.value == on_utf8  # the original bytes
     assert dict(letter.headers)["reason"] == b"invalid_encoding"
+
+
+def test_message_near_a_megabyte_is_dead_lettered_oversized_with_size_and_hash(
+    settings: Settings,
+    topics: TopicNames,
+    kafka_bootstrap: str,
+    producer: KafkaProducer,
+    tmp_path: Path,
+) -> None:
+    # Close to the broker's limit: whole, plus dead-letter headers, it is over what the
+    # workers' producer may send (before: the send failed, the agent restarted, the offset was
+    # committed, and the message ended nowhere).
+    garbage = bytes(range(256)) * 3980  # 1,018,880 bytes, not UTF-8
+    huge_alert = orjson.dumps(
+        {
+            "alert_id": "AL-HUGE",
+            "lat": 29.56,
+            "lon": 106.55,
+            "time": now_iso(),
+            "category": "dispute",
+            "description": "x" * 990_000,
+        }
+    )
+    mid_sized = orjson.dumps({"officer_id": "OFF-9", "pad": "y" * 300_000})
+    good_ping = orjson.dumps({"officer_id": "OFF-1", "lat": 29.5, "lon": 106.5, "ts": now_iso()})
+    worker = WorkerProcess(settings, tmp_path / "worker.log").start()
+    try:
+        producer.send(topics.gps_raw, value=garbage)
+        producer.send(topics.alerts_raw, value=huge_alert)
+        producer.send(topics.gps_raw, value=mid_sized)
+        producer.send(topics.gps_raw, value=good_ping)
+        producer.flush()
+        pings = consume(kafka_bootstrap, topics.gps, until=lambda r: len(r) >= 1)
+        dead = consume(kafka_bootstrap, topics.deadletter, until=lambda r: len(r) >= 3, raw=True)
+    finally:
+        worker.stop()
+
+    assert [p["officer_id"] for p in pings] == ["OFF-1"]
+    assert len(dead) == 3, "every input ends somewhere"
+    by_topic_size = {
+        (dict(r.headers)["source_topic"].decode(), len(r.value)): dict(r.headers) for r in dead
+    }
+    truncated = by_topic_size[(topics.gps_raw, OVERSIZED_KEEP_BYTES)]
+    assert truncated["reason"] == b"oversized"
+    assert int(truncated["original_bytes"]) == len(garbage)
+    assert truncated["original_sha256"].decode() == hashlib.sha256(garbage).hexdigest()
+    assert b"was oversized" in truncated["message"]
+    # Over event_max_bytes but small enough to keep whole: refused before it is parsed (before:
+    # the alert was normalised into a message too large to send, and lost).
+    for topic, original in ((topics.alerts_raw, huge_alert), (topics.gps_raw, mid_sized)):
+        whole = by_topic_size[(topic, len(original))]
+        assert whole["reason"] == b"oversized" and "original_bytes" not in whole
+    assert garbage[:OVERSIZED_KEEP_BYTES] in {r.value for r in dead}
