@@ -10,7 +10,7 @@ from base.errors import (
     InvalidEvent,
 )
 from streams.bulk.options import MEMO_SIZE, REPEAT_SAMPLE, HarmoniseOptions
-from streams.text.repair import fold_fullwidth, repair_text
+from streams.text.repair import fold_fullwidth, repair_short_field, repair_text
 from streams.timestd import Instant, parse_instant
 from streams.timestd.columns import read_column
 
@@ -26,6 +26,9 @@ class Cells:
         self.repairs: dict[str, str] = {}  # "" when the text needs no repair
         self.repaired_cells: dict[bytes, bytes] = {}  # the same for UTF-8 cells
         self.folded_cells: dict[bytes, bytes] = {}  # b"" when there is nothing to fold
+        # Cells repaired from GBK mojibake: a row that has one is evidence for its short fields.
+        self.gbk_cells: set[bytes] = set()
+        self.short_cells: dict[bytes, bytes] = {}  # b"" when the short field stays as it is
 
     def instant(self, value: object, reference_ms: int | None = None) -> Instant:
         if reference_ms is not None:  # the answer depends on the row: not memoised
@@ -98,7 +101,21 @@ class Cells:
 
     def repairs_of(self, column: Sequence[bytes]) -> dict[bytes, bytes]:
         """{cell: repaired cell} for the cells of `column` that need repair."""
-        return _changes(column, self.repaired_cells, _repaired_cell)
+        return _changes(column, self.repaired_cells, self._repaired_cell)
+
+    def _repaired_cell(self, cell: bytes) -> bytes:
+        repair = repair_text(cell.decode())
+        if not repair.changed:
+            return b""
+        if repair.source_encoding == "gbk":
+            if len(self.gbk_cells) >= MEMO_SIZE:
+                self.gbk_cells.clear()
+            self.gbk_cells.add(cell)
+        return repair.text.encode()
+
+    def short_repairs_of(self, cells: Sequence[bytes]) -> dict[bytes, bytes]:
+        """{cell: repaired cell} for short fields of rows whose other text was GBK mojibake."""
+        return _changes(cells, self.short_cells, _short_repaired_cell)
 
     def folds_of(self, column: Sequence[bytes]) -> dict[bytes, bytes]:
         """{cell: folded cell} for the cells of `column` with full-width forms."""
@@ -126,8 +143,8 @@ def _repetitive(values: Sequence[bytes]) -> bool:
     return len(values) > REPEAT_SAMPLE and len(set(sample)) * 2 <= len(sample)
 
 
-def _repaired_cell(cell: bytes) -> bytes:
-    repair = repair_text(cell.decode())
+def _short_repaired_cell(cell: bytes) -> bytes:
+    repair = repair_short_field(cell.decode())
     return repair.text.encode() if repair.changed else b""
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from itertools import compress
-from operator import itemgetter
+from operator import is_not, itemgetter
 from typing import Any
 
 import orjson
@@ -170,11 +170,14 @@ def _emit_columns(
         columns[i] = found.iso
         out.labels.extend(kept(found.labels))
         counts.inferred += sum(1 for k in found.inferred if keep is None or keep[k])
+    originals = {i: columns[i] for i in plan.text}
     for i in plan.text:
         fixes = cells.repairs_of(columns[i])
         if fixes:
             counts.text_repaired += sum(kept(map(fixes.__contains__, columns[i])))
             columns[i] = list(map(fixes.get, columns[i], columns[i]))
+    if len(plan.text) > 1 and cells.gbk_cells:
+        _repair_short_fields(plan.text, originals, columns, cells, keep, counts)
     for i in plan.identifiers:
         folds = cells.folds_of(columns[i])
         if folds:
@@ -196,6 +199,45 @@ def _emit_columns(
 
 
 _OBJECT_ROLES: dict[tuple[HarmoniseOptions, tuple[str, ...]], Roles] = {}
+
+
+def _repair_short_fields(
+    text: Sequence[int],
+    originals: dict[int, Sequence[bytes]],
+    columns: list[Sequence[bytes]],
+    cells: Cells,
+    keep: list[bool] | None,
+    counts: Counts,
+) -> None:
+    """Record-level evidence: in the rows where a text column was GBK mojibake, the short
+    fields the repair left alone (one or two hanzi, '·Ö' for 分) are repaired too."""
+    gbk = cells.gbk_cells
+    every = range(len(originals[text[0]]))
+    evidence: set[int] = set()
+    for i in text:
+        if columns[i] is originals[i]:
+            continue  # nothing repaired in this column: no evidence, and no hashing of its cells
+        changed = compress(every, map(is_not, columns[i], originals[i]))
+        evidence.update(k for k in changed if originals[i][k] in gbk)
+    if not evidence:
+        return
+    rows = sorted(evidence)
+    for i in text:
+        column = originals[i]
+        in_rows = list(map(column.__getitem__, rows))
+        if all(map(bytes.isascii, in_rows)):
+            continue  # most columns (ids, numbers): settled without a loop over the rows
+        fixes = cells.short_repairs_of(in_rows)
+        if not fixes:
+            continue
+        candidates = [k for k in rows if column[k] is columns[i][k]]
+        repaired = list(columns[i])
+        for k in candidates:
+            fixed = fixes.get(column[k])
+            if fixed is not None:
+                repaired[k] = fixed
+                counts.text_repaired += keep is None or keep[k]
+        columns[i] = repaired
 
 
 def _object_roles(options: HarmoniseOptions, keys: tuple[str, ...]) -> Roles:

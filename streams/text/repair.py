@@ -12,6 +12,7 @@ GB2312 characters. A UTF-8 repair needs a strict UTF-8 decoding that is all CJK.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -119,7 +120,19 @@ MARGIN = 5.0
 # A reading within MARGIN is weighed by the word model (jieba's cut): the best one is kept when it
 # reads that much better as words, else U+FFFD.
 WORD_MARGIN = 3.0
-_BEAM = 20.0
+_BEAM = 9.0
+# A run whose bytes read strictly as GBK shows no sign of loss: a reading that assumes lost bytes
+# there pays this per byte instead of _INSERTED (two drops must cancel out, which is rarer still),
+# except over a character that two adjacent drops make ('……' A1AD A1AD read as '　' A1A1): a
+# character with equal bytes whose soft-hyphen form exists is itself a sign of them.
+# Both swept with MARGIN and WORD_MARGIN on a held-out part of bench/bench_textfix.py's corpus.
+LOSSLESS_INSERTED = 6.0
+# A run that reads strictly as GBK, with no sign of cancelled drops, keeps its strict reading
+# unless the word model likes another reading this much better (e^8 ≈ 3,000 times).
+STRICT_MARGIN = 8.0
+# A strict reading is weighed this many characters either side of a remarkable character.
+_WINDOW = 4
+CANCELLED_INSERTED = 1.0
 
 
 def _glued_question_mark(tokens: list[int], i: int) -> float:
@@ -131,16 +144,21 @@ def _glued_question_mark(tokens: list[int], i: int) -> float:
 
 
 _Edge = tuple[int, str, float]  # (next position, character, cost of the assumptions)
+# The character model's costs, {previous character: {character: cost}}, kept across runs: the
+# same pairs recur in every value (two levels: a concatenated key would be hashed anew each time).
+_STEP_COSTS: dict[str, dict[str, float]] = {}
+_STEP_COSTS_SIZE = 1 << 16  # previous characters
 
 
-def _pair_candidates(leads: tuple[int, ...], trails: tuple[int, ...]) -> list[str]:
+@lru_cache(maxsize=4096)
+def _pair_candidates(leads: tuple[int, ...], trails: tuple[int, ...]) -> tuple[str, ...]:
     table = _gbk()
-    return [
+    return tuple(
         table[lead << 8 | trail][0]
         for lead in leads
         for trail in trails
         if lead << 8 | trail in table
-    ]
+    )
 
 
 def _options(b: int, fits: Callable[[int], bool]) -> tuple[int, ...]:
@@ -149,7 +167,7 @@ def _options(b: int, fits: Callable[[int], bool]) -> tuple[int, ...]:
     return (b,) if fits(b) else ()
 
 
-def _edges_at(tokens: list[int], i: int) -> list[_Edge]:
+def _edges_at(tokens: list[int], i: int, inserted: Sequence[float]) -> list[_Edge]:
     b, n = tokens[i], len(tokens)
     edges: list[_Edge] = []
     if 0 <= b < 0x80:
@@ -163,7 +181,7 @@ def _edges_at(tokens: list[int], i: int) -> list[_Edge]:
             if len(char) == 1 and char != REPLACEMENT:
                 edges.append((i + 4, char, 0.0))
     if b >= 0x80 or b == _UNKNOWN:
-        edges.extend(_restoring_edges(b, i))
+        edges.extend(_restoring_edges(b, i, inserted[i]))
     return edges
 
 
@@ -174,14 +192,14 @@ def _pair_edges(tokens: list[int], i: int) -> list[_Edge]:
     return [(i + 2, char, cost) for char in _pair_candidates(leads, trails)]
 
 
-def _restoring_edges(b: int, i: int) -> list[_Edge]:
+def _restoring_edges(b: int, i: int, inserted: float) -> list[_Edge]:
     """One token explained as half a character whose other byte was dropped, or as lost."""
     edges: list[_Edge] = [(i + 1, REPLACEMENT, _LONE)]
     if b == _UNKNOWN:
         return edges
-    candidates = _pair_candidates((b,), _DROPPABLE) if _is_lead(b) else []
+    candidates = _pair_candidates((b,), _DROPPABLE) if _is_lead(b) else ()
     candidates += _pair_candidates(_DROPPABLE, (b,))
-    edges.extend((i + 1, char, _INSERTED) for char in candidates)
+    edges.extend((i + 1, char, inserted) for char in candidates)
     return edges
 
 
@@ -190,11 +208,11 @@ class _Lattice:
     (Viterbi over (position, last character)), and for each of its characters the readings that
     differ there and come within MARGIN of it, which the word model then weighs."""
 
-    def __init__(self, tokens: list[int]) -> None:
+    def __init__(self, tokens: list[int], inserted: Sequence[float]) -> None:
         self.n = len(tokens)
-        self.edges = [_edges_at(tokens, i) for i in range(self.n)]
+        self.edges = [_edges_at(tokens, i, inserted) for i in range(self.n)]
         self.model = char_model().cost
-        self.costs: dict[tuple[str, str], float] = {}
+        self.costs = _STEP_COSTS
         # forward[j][c]: the best cost of reading tokens[:j] ending in c, and its last step;
         # backward[i][c]: the best cost of reading tokens[i:] after a c, and its first step.
         self.forward: list[dict[str, tuple[float, tuple[str, int, _Edge] | None]]] = [
@@ -206,12 +224,18 @@ class _Lattice:
         char = edge[1]
         if char == REPLACEMENT:
             return edge[2]
-        cost = self.costs.get((prev, char))
+        row = self.costs.get(prev)
+        if row is None:
+            if len(self.costs) >= _STEP_COSTS_SIZE:
+                self.costs.clear()
+            row = self.costs[prev] = {}
+        cost = row.get(char)
         if cost is None:
-            cost = self.costs[prev, char] = self.model(prev, char)
+            cost = row[char] = self.model(prev, char)
         return edge[2] + cost
 
-    def run(self) -> str:
+    def run(self) -> tuple[str, float]:
+        """The marked reading, and what the word model and the byte assumptions say of it."""
         forward, backward = self.forward, self.backward
         forward[0][""] = (0.0, None)
         for i in range(self.n):
@@ -225,7 +249,7 @@ class _Lattice:
                     if found is None or total < found[0]:
                         forward[edge[0]][edge[1]] = (total, (prev, i, edge))
         if not forward[self.n]:
-            return ""
+            return "", math.inf
         backward[self.n] = dict.fromkeys(forward[self.n], (0.0, None))
         for i in range(self.n - 1, -1, -1):
             for prev in forward[i]:
@@ -252,54 +276,88 @@ class _Lattice:
             at, char = edge[0], edge[1]
         return path
 
-    def _marked(self) -> str:
+    def _marked(self) -> tuple[str, float]:
+        """The readings within MARGIN of the best (each the best through one close edge) are
+        weighed by the word model; the one it likes best is kept where every other reading
+        that differs there costs WORD_MARGIN more, else U+FFFD."""
         ends = self.forward[self.n]
         last = min(ends, key=lambda c: ends[c][0])
-        best, path = ends[last][0], self._before(self.n, last)
-        chosen: list[tuple[int, str]] = [(0, "")] * self.n  # (end, char) read over each token
-        for start, (end, char, _) in path:
-            for p in range(start, end):
-                chosen[p] = (end, char)
-        close: list[list[tuple[int, str, _Edge]]] = [[] for _ in range(self.n)]
+        best = ends[last][0]
+        paths = {tuple(self._before(self.n, last))}
         for i in range(self.n):
             for prev, (before, _) in self.forward[i].items():
                 for edge in self.edges[i]:
                     after = self.backward[edge[0]].get(edge[1])
-                    if after is None:
-                        continue
-                    if before + self.step(prev, edge) + after[0] - best >= MARGIN:
-                        continue
-                    for p in range(i, edge[0]):
-                        if chosen[p] != (edge[0], edge[1]):
-                            close[p].append((i, prev, edge))
+                    if (
+                        after is not None
+                        and before + self.step(prev, edge) + after[0] < best + MARGIN
+                    ):
+                        paths.add(self._through(i, prev, edge))
         words = word_model().cost
-        best_cost = words(_text(path)) + _assumed(path)
+        costs = {path: words(_text(path)) + _assumed(path) for path in paths}
+        kept = min(costs, key=costs.__getitem__)
+        rivals = [(path, _reads(path), cost) for path, cost in costs.items() if path != kept]
         out = []
-        for start, (end, char, _) in path:
-            rivals = {r for p in range(start, end) for r in close[p]}
-            sure = all(self._cost_through(words, *r) - best_cost >= WORD_MARGIN for r in rivals)
-            out.append(char if sure else REPLACEMENT)
-        return "".join(out)
+        for start, (end, char, _) in kept:
+            close = [
+                (cost, path)
+                for path, reads, cost in rivals
+                if cost - costs[kept] < WORD_MARGIN
+                and any(reads[p] != (end, char) for p in range(start, end))
+            ]
+            if not close:
+                out.append(char)
+                continue
+            # U+FFFD for each character the likeliest close reading has there ('原Y' for '訷').
+            rival = min(close, key=lambda c: c[0])[1]
+            inside = sum(start <= at and edge[0] <= end for at, edge in rival)
+            out.append(REPLACEMENT * max(1, inside))
+        return "".join(out), costs[kept]
 
-    def _cost_through(
-        self, words: Callable[[str], float], start: int, prev: str, edge: _Edge
-    ) -> float:
-        """What the word model and the byte assumptions say of the best reading through `edge`."""
-        path = [*self._before(start, prev), (start, edge), *self._after(edge[0], edge[1])]
-        return words(_text(path)) + _assumed(path)
+    def _through(self, start: int, prev: str, edge: _Edge) -> tuple[tuple[int, _Edge], ...]:
+        """The best reading through `edge` read after `prev`."""
+        return (*self._before(start, prev), (start, edge), *self._after(edge[0], edge[1]))
 
 
-def _text(path: list[tuple[int, _Edge]]) -> str:
+def _reads(path: Sequence[tuple[int, _Edge]]) -> dict[int, tuple[int, str]]:
+    """(end, character) read over each token of `path`."""
+    return {p: (edge[0], edge[1]) for start, edge in path for p in range(start, edge[0])}
+
+
+def _text(path: Sequence[tuple[int, _Edge]]) -> str:
     return "".join(edge[1] for _, edge in path)
 
 
-def _assumed(path: list[tuple[int, _Edge]]) -> float:
+def _assumed(path: Sequence[tuple[int, _Edge]]) -> float:
     return sum(edge[2] for _, edge in path)
 
 
-def _decode_gbk(tokens: list[int]) -> str:
-    """The likeliest decoding of `tokens` as GBK; U+FFFD where another reading comes close."""
-    return _Lattice(tokens).run()
+def _decode_gbk(tokens: list[int], strict: str) -> str:
+    """The likeliest decoding of `tokens` as GBK; U+FFFD where another reading comes close.
+    `strict` is the tokens' strict GBK decoding, "" when they have none: it is kept unless the
+    word model reads the best other reading STRICT_MARGIN better, or it bears the sign of two
+    cancelled drops, of a byte that became '?', or of one lost byte hidden by an ASCII byte."""
+    if not strict:
+        return _Lattice(tokens, [_INSERTED] * len(tokens)).run()[0]
+    doubtful = _doubled(strict)
+    inserted: list[float] = []
+    for k, char in enumerate(strict):
+        cost = CANCELLED_INSERTED if k in doubtful else LOSSLESS_INSERTED
+        inserted += [cost] * (1 if char < "\x80" else 2 if char <= "\uffff" else 4)
+    decoded, cost = _Lattice(tokens, inserted).run()
+    if decoded == strict or doubtful or "?" in strict or any(map(_ascii_trail, strict)):
+        return decoded  # signs of loss: two cancelled drops, a '?' for a byte, an ASCII trail
+    return strict if word_model().cost(strict) - cost < STRICT_MARGIN else decoded
+
+
+def _ascii_trail(char: str) -> bool:
+    """A GBK extension character whose second byte is ASCII (继 less its soft hyphen, 'BE',
+    and the '@' after it read as 継 BE40): where one lost byte hides in a strict reading."""
+    return (
+        "\x80" <= char <= "\uffff"
+        and len(data := char.encode("gbk", "replace")) == 2
+        and data[1] < 0x80
+    )
 
 
 # --- deciding whether a run is mojibake --------------------------------------------------------
@@ -348,10 +406,10 @@ def _repair_segment(segment: str) -> tuple[str, bool, str] | None:
     tokens = [_UNKNOWN if c == REPLACEMENT else _BYTE[c] for c in segment]
     intact = _UNKNOWN not in tokens
     gbk_like = _looks_like_gbk_mojibake(segment)
-    decoded = _strict(bytes(tokens), "gbk") if intact and gbk_like else ""
-    tiers = _tier_of_char()
-    if decoded and all(c < "\x80" or tiers.get(c) == _COMMON for c in decoded):
-        return decoded, False, "gbk"  # the usual case: nothing lost, nothing uncommon
+    strict = _strict(bytes(tokens), "gbk") if intact and gbk_like else ""
+    remarkable = _remarkable(strict) if strict else []
+    if strict and not remarkable:
+        return strict, False, "gbk"  # the usual case: nothing lost, nothing to weigh
     # UTF-8 Chinese never reads as all-common GBK (its lead bytes fall in level-2 rows), so the
     # order cannot steal a UTF-8 repair; strict UTF-8 of Latin text essentially never succeeds.
     utf8 = _strict(bytes(tokens), "utf-8") if intact else ""
@@ -359,18 +417,82 @@ def _repair_segment(segment: str) -> tuple[str, bool, str] | None:
         return utf8, False, "utf-8"
     if not gbk_like:
         return None
-    strict, decoded = decoded, _decode_gbk(tokens)
-    if strict and _agrees(strict, decoded):
-        # The likeliest reading is the bytes as they are; what comes close assumes lost bytes
-        # that nothing shows: the text is kept as read.
-        decoded = strict
+    if strict and not any(_ascii_trail(strict[k]) for k in remarkable):
+        decoded = _decode_around(tokens, strict, remarkable)
+    else:  # one lost byte can hide anywhere before an ASCII trail byte: the whole run is weighed
+        decoded = _decode_gbk(tokens, strict)
     return (decoded, REPLACEMENT in decoded, "gbk") if _plausible_gbk(decoded) else None
 
 
-def _agrees(text: str, marked: str) -> bool:
-    return len(text) == len(marked) and all(
-        m in (c, REPLACEMENT) for c, m in zip(text, marked, strict=True)
-    )
+def _decode_around(tokens: list[int], strict: str, remarkable: list[int]) -> str:
+    """A strict reading weighed only within _WINDOW characters of its remarkable ones: what two
+    cancelled drops misread lies between them, and the rest stands as read."""
+    offsets = [0]
+    for char in strict:
+        offsets.append(offsets[-1] + (1 if char < "\x80" else 2))
+    windows: list[list[int]] = []
+    for k in remarkable:
+        lo, hi = max(0, k - _WINDOW), min(len(strict), k + _WINDOW + 1)
+        if windows and lo <= windows[-1][1]:
+            windows[-1][1] = hi
+        else:
+            windows.append([lo, hi])
+    pieces, last = [], 0
+    for lo, hi in windows:
+        window = tokens[offsets[lo] : offsets[hi]]
+        pieces += [strict[last:lo], _decode_gbk(window, strict[lo:hi])]
+        last = hi
+    pieces.append(strict[last:])
+    return "".join(pieces)
+
+
+def _remarkable(strict: str) -> list[int]:
+    """Where a strict GBK reading needs weighing: characters that are not common, and those
+    that two adjacent characters with their soft hyphens dropped read nearly as well as ('……'
+    A1AD A1AD read as '　' A1A1; the character model tells, on the spot)."""
+    tiers, cancelled = _tier_of_char(), _cancelled()
+    found = []
+    for k, char in enumerate(strict):
+        if char < "\x80":
+            continue
+        doubled = cancelled.get(char)
+        if tiers.get(char) != _COMMON or (
+            doubled is not None and _cancelled_reads_close(strict, k, doubled)
+        ):
+            found.append(k)
+    return found
+
+
+def _doubled(strict: str) -> set[int]:
+    """Where `strict` has a character that two cancelled soft hyphens read nearly as well."""
+    cancelled = _cancelled()
+    return {
+        k
+        for k, char in enumerate(strict)
+        if char in cancelled and _cancelled_reads_close(strict, k, cancelled[char])
+    }
+
+
+def _cancelled_reads_close(strict: str, k: int, doubled: str) -> bool:
+    """Whether `doubled` twice reads within MARGIN of strict[k] between its neighbours."""
+    model = char_model().cost
+    prev, after = strict[k - 1] if k else "", strict[k + 1 : k + 2]
+    kept = model(prev, strict[k]) + (model(strict[k], after) if after else 0.0)
+    other = model(prev, doubled) + model(doubled, doubled) + 2 * CANCELLED_INSERTED
+    other += model(doubled, after) if after else 0.0
+    return other - kept < MARGIN
+
+
+@lru_cache(maxsize=1)
+def _cancelled() -> dict[str, str]:
+    """{XX: X}: characters with equal bytes whose first byte and a soft hyphen make a character
+    X too, so that XAD XAD with both soft hyphens dropped reads as XX."""
+    table = _gbk()
+    return {
+        table[lead << 8 | lead][0]: table[lead << 8 | 0xAD][0]
+        for lead in range(0x81, 0xFF)
+        if lead << 8 | lead in table and lead << 8 | 0xAD in table
+    }
 
 
 def repair_text(s: str) -> TextRepair:

@@ -26,7 +26,7 @@ from infra.topics import ensure_topics
 from streams.bulk.jobs import harmonise_files, harmonise_topic
 from streams.bulk.options import HarmoniseOptions, HarmoniseSummary, TopicRange
 from streams.bulk.roles import is_identifier_column, is_time_column
-from streams.text.repair import fold_fullwidth, repair_text
+from streams.text.repair import fold_fullwidth, repair_record, repair_text
 from streams.timestd import SourceConvention, format_iso, parse_instant
 from tests.support.clients import consume, env_without_settings, send_json
 from tests.support.exports import unreadable_csv
@@ -552,7 +552,7 @@ def oracle(rows: list[tuple[str, str, str, str]], zone: str) -> tuple[bytes, byt
             cells = [str(n), reported, note, phone, received, exc.reason.value, exc.message]
             csv.writer(rejects).writerow(cells)
             continue
-        repaired = [repair_text(v).text for v in (note, phone)]
+        repaired = [r.text for r in repair_record([note, phone])]  # a row's evidence counts
         cells = [str(n), first.iso, str(first.utc_ms), repaired[0]]
         cells += [fold_fullwidth(repaired[1]), second.iso, str(second.utc_ms)]
         csv.writer(out).writerow(cells)
@@ -629,3 +629,28 @@ def test_an_unusable_encoding_is_one_line_and_exit_2(tmp_path: Path, encoding: s
     result = run_cli("harmonise", ALERTS_CSV, "--out", tmp_path / "o.csv", "--encoding", encoding)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and encoding in result.stderr
+
+
+def test_a_short_field_is_repaired_on_the_evidence_of_its_row(tmp_path: Path) -> None:
+    # '·Ö' (分) alone keeps the caution; beside an address that was GBK mojibake it is repaired,
+    # and a row without such evidence keeps it as it is.
+    def gbk_as_latin1(text: str) -> str:
+        return text.encode("gbk").decode("latin-1")
+
+    source = tmp_path / "short.csv"
+    with source.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(["alert_id", "reported_at", "address", "unit"])
+        writer.writerow(["A1", "2022-10-15 15:04", gbk_as_latin1("江北区公安分局"), "·Ö"])
+        writer.writerow(["A2", "2022-10-15 15:05", "江北区公安分局", "·Ö"])
+        writer.writerow(["A3", "2022-10-15 15:06", gbk_as_latin1("渝中区解放碑"), "café"])
+    out = tmp_path / "short.out.csv"
+    summary = harmonise_files([source], out, workers=1)
+
+    rows = read_csv(out)
+    assert [(r["address"], r["unit"]) for r in rows] == [
+        ("江北区公安分局", "分"),
+        ("江北区公安分局", "·Ö"),
+        ("渝中区解放碑", "café"),
+    ]
+    assert summary.counts.text_repaired == 3

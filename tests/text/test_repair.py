@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import string
+from itertools import pairwise
 
 import pytest
 from hypothesis import given, settings
@@ -14,6 +15,7 @@ from streams.text.model import dictionary_path
 from streams.text.repair import (
     REPLACEMENT,
     TextRepair,
+    _doubled,
     fold_fullwidth,
     repair_record,
     repair_text,
@@ -99,18 +101,6 @@ def test_gbk_read_as_latin1_is_repaired_exactly(text: str) -> None:
 @given(text=chinese_text())
 def test_gbk_read_as_cp1252_is_repaired_exactly(text: str) -> None:
     mojibake = text.encode("gbk").decode("cp1252")
-    assert repair_text(mojibake) == TextRepair(text, changed=True, source_encoding="gbk")
-
-
-@pytest.mark.xfail(
-    reason="open regression: an intact run with a character the model never saw (埰) can be "
-    "out-read by a reading that assumes two lost bytes; it is then left unrepaired, not wrong",
-    strict=False,
-)
-@settings(max_examples=150, deadline=None)
-@given(text=text_with_rare_chars())
-def test_extension_characters_read_as_latin1_are_repaired_exactly(text: str) -> None:
-    mojibake = text.encode("gbk").decode("latin-1")
     assert repair_text(mojibake) == TextRepair(text, changed=True, source_encoding="gbk")
 
 
@@ -297,6 +287,43 @@ LOSABLE_WORDS = [w for w in WORDS if any(DROPPABLE & set(c.encode("gbk")) for c 
 
 
 @st.composite
+def words_with_extension_characters(draw: st.DrawFn) -> str:
+    """Dictionary words with one or two GBK extension characters among them (a rare name
+    character such as 埰), nothing lost."""
+    words = draw(st.lists(st.sampled_from(WORDS), min_size=2, max_size=6))
+    for rare in draw(st.lists(st.sampled_from(RARE), min_size=1, max_size=2)):
+        words.insert(draw(st.integers(0, len(words))), rare)
+    return draw(ascii_runs) + "".join(words) + draw(ascii_runs)
+
+
+def test_an_intact_run_with_a_character_the_model_never_saw_is_repaired() -> None:
+    # Regression: a reading assuming two lost bytes out-read the intact one, which was left as
+    # mojibake (the dictionary has no 埰).
+    for text in ("一些埰文字", "啊啊啊啊啊啊啊啊啊亐", "伿啊啊蹬啊", "啊啊讣啊啊讣亐"):
+        mojibake = text.encode("gbk").decode("latin-1")
+        assert repair_text(mojibake) == TextRepair(text, changed=True, source_encoding="gbk")
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=text_with_rare_chars())
+def test_extension_characters_read_as_latin1_are_repaired_exactly(text: str) -> None:
+    mojibake = text.encode("gbk").decode("latin-1")
+    if _doubled(text):
+        # A character that two lost soft hyphens read nearly as well (档 for 淡淡) beside the
+        # rare one: the model may mark it; it never misreads it.
+        assert_exact_or_marked(repair_text(mojibake), text)
+        return
+    assert repair_text(mojibake) == TextRepair(text, changed=True, source_encoding="gbk")
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=words_with_extension_characters())
+def test_extension_characters_among_words_read_as_latin1_are_repaired_exactly(text: str) -> None:
+    mojibake = text.encode("gbk").decode("latin-1")
+    assert repair_text(mojibake) == TextRepair(text, changed=True, source_encoding="gbk")
+
+
+@st.composite
 def words_with_one_lost_byte(draw: st.DrawFn) -> tuple[str, str]:
     """(text, what a legacy system left of it): words, one of which has a character with a
     droppable byte, and that byte dropped (Latin-1 + cleaner) or replaced (CP1252)."""
@@ -319,7 +346,10 @@ def test_one_lost_byte_in_real_words_is_recovered_exactly_or_marked(
     text, mojibake = case
     repaired = repair_text(mojibake)
     assert_exact_or_marked(repaired, text)
-    assert repaired.text.count(REPLACEMENT) <= 2  # a lost byte costs at most what it touched
+    # A lost byte costs at most what it touched: its character and the next, and an ASCII letter
+    # after them that the shifted bytes read as a GBK trail byte (原种N, D4AD D6D6 4E, as 灾諲).
+    glued = any(a > "\x7f" and "\x40" <= b <= "\x7e" for a, b in pairwise(text))
+    assert repaired.text.count(REPLACEMENT) <= 2 + glued
 
 
 # --- CP1252 text is never touched --------------------------------------------------------------
@@ -398,3 +428,38 @@ def test_latin_text_beside_gbk_mojibake_is_untouched(latin: str) -> None:
 
 def test_the_outside_checks_short_field_comes_back() -> None:
     assert repair_record([gbk_mojibake("江北区公安分局"), "·Ö"])[1].text == "分"
+
+
+def without_soft_hyphens(text: str) -> str:
+    return text.encode("gbk").decode("latin-1").replace("\xad", "")
+
+
+def test_two_cancelled_soft_hyphens_are_not_read_as_an_ideographic_space() -> None:
+    # Regression: '……' (A1AD A1AD) less both soft hyphens reads strictly as '\u3000' (A1A1);
+    # the strict reading was accepted unweighed.
+    for text in ("银行保护把卡锁了……", "隔壁的那个……"):
+        assert repair_text(without_soft_hyphens(text)).text == text
+
+
+def test_a_doubled_character_whose_soft_hyphens_were_both_dropped_is_not_misread() -> None:
+    # Regression: 淡淡 (B5AD B5AD) less both soft hyphens reads strictly as 档 (B5B5).
+    repaired = repair_text(without_soft_hyphens("有的只是浅浅的淡淡的几乎")).text
+    assert repaired in ("有的只是浅浅的淡淡的几乎", "有的只是浅浅的\ufffd\ufffd的几乎")
+
+
+def test_the_word_model_chooses_among_close_readings() -> None:
+    # Regression: the character model's best reading (一比…得@) was the reference, and the
+    # word model's clear favourite (一杯取得@) only a rival that marked four characters.
+    assert repair_text(without_soft_hyphens("一杯取得@")).text == "一杯取得@"
+
+
+def test_a_lost_byte_far_from_an_ascii_trail_byte_is_read_over_the_whole_run() -> None:
+    # Regression (of this change): a run whose lost byte an ASCII trail byte hides at its end
+    # was weighed only near that end, and misread where the byte was lost.
+    text = "一个一个一个已经直辖市一个@"
+    assert repair_text(without_soft_hyphens(text)).text == text
+
+
+def test_a_marked_reading_keeps_the_number_of_characters_it_stands_for() -> None:
+    # 原 (D4AD) less its soft hyphen, and the Y after it, read strictly as 訷 (D459).
+    assert repair_text("Ò»¸öÖÐÔY").text == "一个中\ufffd\ufffd"
