@@ -37,9 +37,9 @@ WRITER_HEADER = "writer"
 
 
 class TableWrites:
-    """The changelog writes of the tables it watches: queued, handed over in order, counted
-    until read back. Its header names the writer (process and group generation): after a crash
-    the changelog tells which worker decided what."""
+    """The changelog writes of the tables it watches: queued and handed over in order. Its
+    header names the writer (process and group generation): after a crash the changelog tells
+    which worker decided what."""
 
     def __init__(self, app: faust.App) -> None:
         self._app = app
@@ -47,18 +47,20 @@ class TableWrites:
         self._queued: deque[FutureMessage] = deque()
         self._handed: list[FutureMessage] = []
         self._order = asyncio.Lock()
-        self._unread: dict[tuple[str, str], int] = {}  # (table, key) -> own writes not read back
 
     def watch(self, table: faust.types.TableT) -> None:
-        topic, name = table.changelog_topic, table.name
+        topic = table.changelog_topic
+        # Only a mirrored (global) table reads its own writes back; counting those of a
+        # partitioned table would grow for good.
+        read_back = table.wrote if isinstance(table, MirroredTable) else None
 
         def send_soon_queued(
             *, key: Any = None, force: bool = False, headers: Any = None, **kwargs: Any
         ) -> FutureMessage:
             future = topic.as_future_message(key=key, headers=self._headers(), **kwargs)
             self._queued.append(future)
-            counted = (name, str(key))
-            self._unread[counted] = self._unread.get(counted, 0) + 1
+            if read_back is not None:
+                read_back(str(key))
             return future
 
         topic.send_soon = send_soon_queued  # type: ignore[method-assign]
@@ -67,20 +69,10 @@ class TableWrites:
         generation = str(self._app.consumer_generation_id).encode()
         return [(WRITER_HEADER, self._writer_id + b"/" + generation)]
 
-    def overwritten_since(self, table: str, key: str, event: EventT) -> bool:
-        """Whether `event`, read back from `table`'s changelog, is this worker's own write of
-        `key` that a later write of its own has replaced (True: do not apply it)."""
+    def wrote(self, event: EventT) -> bool:
+        """Whether `event`, read from a changelog, is a write of this worker's."""
         headers = dict(event.message.headers or ())
-        writer = headers.get(WRITER_HEADER, b"").split(b"/")[0]
-        if writer != self._writer_id:
-            return False
-        counted = (table, key)
-        unread = self._unread.get(counted, 0) - 1
-        if unread <= 0:
-            self._unread.pop(counted, None)
-            return False
-        self._unread[counted] = unread
-        return True
+        return headers.get(WRITER_HEADER, b"").split(b"/")[0] == self._writer_id
 
     async def hand_over(self) -> None:
         """Return once every write made so far is in the Kafka client's queue, in order."""
@@ -120,13 +112,27 @@ class MirroredTable(faust.GlobalTable):
         super().__init__(*args, **kwargs)
         self._mirror = mirror
         self._writes = writes
+        self._unread: dict[str, int] = {}  # key -> this worker's writes not read back yet
+
+    def wrote(self, key: str) -> None:
+        """This worker wrote `key` (its changelog will bring the write back)."""
+        self._unread[key] = self._unread.get(key, 0) + 1
+
+    def _overwritten_since(self, key: str, event: EventT) -> bool:
+        """Whether `event` is this worker's own write of `key` that a later write of its own
+        has replaced (True: do not apply it)."""
+        if not self._writes.wrote(event):
+            return False
+        unread = self._unread.get(key, 0) - 1
+        if unread <= 0:
+            self._unread.pop(key, None)
+            return False
+        self._unread[key] = unread
+        return True
 
     def apply_changelog_batch(self, batch: Iterable[EventT]) -> None:
-        fresh = [
-            event
-            for event in batch
-            if not self._writes.overwritten_since(self.name, changelog_key(event), event)
-        ]
-        super().apply_changelog_batch(fresh)
-        for event in fresh:
-            self._mirror(changelog_key(event), event.value)
+        keyed = [(changelog_key(event), event) for event in batch]
+        fresh = [(key, event) for key, event in keyed if not self._overwritten_since(key, event)]
+        super().apply_changelog_batch([event for _, event in fresh])
+        for key, event in fresh:
+            self._mirror(key, event.value)
