@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,9 +20,10 @@ def ensure_writable_folder(path: Path, what: str) -> None:
     be written there; StackError otherwise. An existing folder keeps its mode."""
     try:
         make_private_folder(path)
-        probe = path / ".write-probe"
-        probe.write_text("ok")
-        probe.unlink()
+        # A probe of its own: two workers sharing a state folder start at once, and with one
+        # fixed name the first to finish removed the other's probe ("not writable: No such file").
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-probe-"):
+            pass
     except OSError as exc:
         raise StackError(f"{what} {path} is not writable: {exc.strerror}") from exc
 

@@ -91,3 +91,22 @@ def test_a_workers_state_and_logs_are_private(
         worker.stop()
     assert (settings.state_dir / "faust").is_dir()
     assert shared_with_others(settings.state_dir) == []
+
+
+def test_two_processes_checking_one_state_folder_at_once_both_succeed(tmp_path: Path) -> None:
+    """Two workers sharing a state folder start together. With one fixed probe name, the first
+    to finish removed the other's probe and that worker exited with "is not writable: No such
+    file or directory" (seen in CI)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from infra.folders import ensure_writable_folder
+
+    folder = tmp_path / "state" / "faust"
+
+    def check_often(_: int) -> None:
+        for _ in range(300):
+            ensure_writable_folder(folder, "state folder")
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(check_often, range(4)))  # re-raises a StackError from any of them
+    assert not list(folder.iterdir())  # no probe left behind
