@@ -131,6 +131,7 @@ class OfficerRelease(Message):
     reason: str = ""
     status: OfficerStatusValue = Field(description="The status event that did it.")
     at_utc_ms: int = Field(description="Its event time.")
+    booking: int = Field(default=0, description="The booking left (OfficerState.booking).")
 
 
 class OfficerState(Message):
@@ -149,6 +150,12 @@ class OfficerState(Message):
     alert_id: str | None = Field(default=None, description="The alert the officer is assigned to.")
     dispatched_utc_ms: int | None = Field(
         default=None, description="When the current dispatch was booked (for the ack timeout)."
+    )
+    booking: int = Field(
+        default=0,
+        ge=0,
+        description="The number of the officer's current (or last) booking: every word about "
+        "a booking carries it, so a word about an earlier one is recognised as such.",
     )
     last_release: OfficerRelease | None = None
 
@@ -298,6 +305,9 @@ class Claim(Message):
     alert_id: str
     officer_id: str
     alert_utc_ms: UtcMs
+    booking: int = Field(
+        default=0, ge=0, description="A release: the booking given back (0: the one held)."
+    )
 
 
 ClaimOutcome = Literal["accepted", "rejected", "withdrawn", "cleared"]
@@ -314,6 +324,13 @@ class ClaimResult(Message):
     outcome: ClaimOutcome
     reason: str = ""
     officer: OfficerState | None = None
+    booking: int = Field(
+        default=0,
+        ge=0,
+        description="The officer's booking this word is about (OfficerState.booking; 0 for a "
+        "rejection): after a crash an alert may hear a word again, late, and must not take an "
+        "earlier booking's word for the current one.",
+    )
 
 
 class WaitingAlert(Message):
@@ -355,6 +372,11 @@ class AlertProgress(Message):
     replacements_owed: int = Field(default=0, ge=0, description="Units withdrawn, not replaced.")
     reasons: dict[str, Literal["dispatch", "backup", "reassignment"]] = Field(
         default_factory=dict, description="Why each officer was assigned (to announce it again)."
+    )
+    bookings: dict[str, int] = Field(
+        default_factory=dict,
+        description="Officer -> the newest of their bookings this alert has heard of: a word "
+        "about an older one (handled again after a crash) is stale.",
     )
     backups: int = 0
     radius_step: int = Field(default=0, ge=0, description="0: the base radius; k: k-th widening.")

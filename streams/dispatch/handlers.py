@@ -97,6 +97,7 @@ class Dispatcher:
         self.camera_store = camera_store
         self._swept_ms: dict[int, int] = {}
         self._ticked_ms: dict[int, int] = {}
+        self._officers_ticked_ms: dict[int, int] = {}
         self._recover_on_start = recover_on_start
         # Alerts this worker handled before its first tick of their partition: what it
         # published for them came after the tables' barrier, so there is nothing to send again.
@@ -156,6 +157,8 @@ class Dispatcher:
         tick, by when their alerts have heard they are free."""
         now = tick.now_utc_ms
         out: list[Outbound] = []
+        if self._recovering(self._officers_ticked_ms, partition, now):
+            out.extend(self._recover_bookings(partition))
         moved = self.view.take_moved(partition)  # before the releases below: theirs is next
         released: set[str] = set()
         for officer_id in sorted(self.view.awaiting_ack):  # deterministic order
@@ -167,6 +170,38 @@ class Dispatcher:
         if len(self.board):
             for officer_id in sorted(moved - released):
                 out.extend(self._offer(officer_id, now))
+        return out
+
+    def _recovering(self, ticked_ms: dict[int, int], partition: int, now_ms: int) -> bool:
+        """Whether this tick of `partition` is its first here in a while (a start, or a
+        partition taken over): then what a crash may have left unsent is sent again."""
+        last_tick = ticked_ms.get(partition)
+        if last_tick is None and not self._recover_on_start:
+            last_tick = now_ms
+        ticked_ms[partition] = now_ms
+        return last_tick is None or now_ms - last_tick > RECOVER_AFTER_GAP_MS
+
+    def _recover_bookings(self, partition: int) -> list[Outbound]:
+        """Officers of this partition booked and not yet acknowledged: their alerts are told
+        again (an offer's word lost in a crash left the alert unaware and the officer booked
+        until the ack timeout). An alert drops a word about a booking it already knows."""
+        out: list[Outbound] = []
+        for officer_id in sorted(self.view.awaiting_ack):
+            if self.partition_of(officer_id) != partition:
+                continue
+            state = self.officer(officer_id)
+            if state is None or state.status is not OfficerStatusValue.DISPATCHED:
+                continue
+            if state.alert_id is None:
+                continue
+            word = ClaimResult(
+                alert_id=state.alert_id,
+                officer_id=officer_id,
+                outcome="accepted",
+                officer=state,
+                booking=state.booking,
+            )
+            out.append(Outbound("claim_results", state.alert_id, word))
         return out
 
     def _time_out(self, officer_id: str, now_ms: int) -> list[Outbound]:
@@ -249,10 +284,14 @@ class Dispatcher:
         progress = self.progress(result.alert_id)
         if progress is None:
             if result.outcome == "accepted":  # an alert we no longer know: free them
-                release = dispatch.release_claim(result.alert_id, result.officer_id, now_ms)
+                release = dispatch.release_claim(
+                    result.alert_id, result.officer_id, now_ms, result.booking
+                )
                 return [Outbound("claims", release.officer_id, release)]
             return []
         outcome = dispatch.apply_claim_result(progress, result, self.policy, now_ms)
+        if outcome == dispatch.ResultOutcome(progress):
+            return []  # a word heard before: nothing changes, nothing to write or send
         out: list[Outbound] = []
         if outcome.release is not None:
             out.append(Outbound("claims", outcome.release.officer_id, outcome.release))
@@ -295,12 +334,8 @@ class Dispatcher:
         running out, a first re-check), most urgent first; forget long-finished alerts."""
         now = tick.now_utc_ms
         out: list[Outbound] = []
-        last_tick = self._ticked_ms.get(partition)
-        if last_tick is None and not self._recover_on_start:
-            last_tick = now
-        if last_tick is None or now - last_tick > RECOVER_AFTER_GAP_MS:
+        if self._recovering(self._ticked_ms, partition, now):
             out.extend(self._recover(partition, now))
-        self._ticked_ms[partition] = now
         claimed: set[str] = set()  # by a more urgent alert of this tick: not free for the next
         for alert_id in self.board.due(partition, now):
             progress = self.progress(alert_id)
@@ -468,14 +503,18 @@ class Dispatcher:
         now_ms: int,
         reason: dispatch.AssignmentReason,
     ) -> list[Outbound]:
+        """The assignment and its event, stamped with the time the officer was booked: the
+        same booking announced again (recovery, maybe at a tick from the backlog) is the same
+        message, not one dated whenever it was repeated."""
         alert = progress.alert
         assert officer.lat is not None and officer.lon is not None
+        at = now_ms if officer.dispatched_utc_ms is None else officer.dispatched_utc_ms
         assignment = dispatch.build_assignment(
             alert,
             officer,
             geodesic_m(officer.lat, officer.lon, alert.lat, alert.lon),
             policy=self.policy,
-            assigned_utc_ms=now_ms,
+            assigned_utc_ms=at,
             zone=self.zone,
             units_needed=progress.units_needed,
             turn=progress.served.count(officer.officer_id) + 1,
@@ -492,9 +531,9 @@ class Dispatcher:
                 "assigned",
                 alert.alert_id,
                 officer.officer_id,
-                now_ms,
+                at,
                 f"{reason}: {assignment.distance_m:.0f} m, ETA {assignment.eta_s:.0f} s",
-                waited_ms=dispatch.waited_ms(progress, now_ms),
+                waited_ms=dispatch.waited_ms(progress, at),
                 assignment_id=assignment.assignment_id,
             ),
         ]

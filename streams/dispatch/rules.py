@@ -162,9 +162,22 @@ def claim_candidates(
     return progress.model_copy(update={"pending": (*progress.pending, *chosen)}), claims
 
 
-def release_claim(alert_id: str, officer_id: str, at_utc_ms: int) -> Claim:
-    """Give back an officer an alert holds but does not need."""
-    return Claim(kind="release", alert_id=alert_id, officer_id=officer_id, alert_utc_ms=at_utc_ms)
+def release_claim(alert_id: str, officer_id: str, at_utc_ms: int, booking: int = 0) -> Claim:
+    """Give back an officer (their booking `booking`) an alert holds but does not need."""
+    return Claim(
+        kind="release",
+        alert_id=alert_id,
+        officer_id=officer_id,
+        alert_utc_ms=at_utc_ms,
+        booking=booking,
+    )
+
+
+def is_stale(progress: AlertProgress, result: ClaimResult) -> bool:
+    """A word about an officer's booking older than the newest one this alert has heard of
+    (handled again after a crash: claim results replayed from the last commit, an acceptance
+    answered again to a claim asked again by recovery). 0: the booking is not known."""
+    return 0 < result.booking < progress.bookings.get(result.officer_id, 0)
 
 
 def waiting_entry(progress: AlertProgress, policy: DispatchPolicy, now_ms: int) -> WaitingAlert:
@@ -272,15 +285,25 @@ def apply_claim_result(
 def _accepted(
     progress: AlertProgress, result: ClaimResult, pending: tuple[str, ...], now_ms: int
 ) -> ResultOutcome:
-    """An officer booked for the alert: asked for (pending) or offered from the waiting board."""
+    """An officer booked for the alert: asked for (pending) or offered from the waiting board.
+    The same booking heard again once the officer has left it (cleared, withdrawn, given back)
+    is over: taking it as new booked them again, wherever they were by then."""
     oid = result.officer_id
     if oid in progress.assigned:
         return ResultOutcome(progress.model_copy(update={"pending": pending}))  # a repeat
+    if result.booking and result.booking == progress.bookings.get(oid):
+        return ResultOutcome(progress)  # that booking is over here
+    bookings = {**progress.bookings, oid: result.booking} if result.booking else progress.bookings
     wanted = oid in progress.pending or units_missing(progress) > 0
     if not wanted or oid in active_refusals(progress, now_ms):
-        release = release_claim(progress.alert.alert_id, oid, now_ms)
-        return ResultOutcome(progress.model_copy(update={"pending": pending}), release=release)
-    update: dict[str, object] = {"pending": pending, "assigned": (*progress.assigned, oid)}
+        release = release_claim(progress.alert.alert_id, oid, now_ms, result.booking)
+        update_released = {"pending": pending, "bookings": bookings}
+        return ResultOutcome(progress.model_copy(update=update_released), release=release)
+    update: dict[str, object] = {
+        "pending": pending,
+        "assigned": (*progress.assigned, oid),
+        "bookings": bookings,
+    }
     reason: AssignmentReason = "dispatch"
     if progress.replacements_owed > 0:
         reason = "reassignment"
@@ -334,18 +357,21 @@ def _answer(
         outcome=outcome,
         reason=reason,
         officer=officer,
+        booking=0 if officer is None else officer.booking,
     )
 
 
 def book(state: OfficerState, alert_id: str, now_ms: int) -> OfficerState:
     """The officer dispatched to `alert_id`, stamped with the time of the decision: a status the
-    app sent before it (an older `available`) is then stale and cannot free them silently."""
+    app sent before it (an older `available`) is then stale and cannot free them silently.
+    Numbered: every word about this booking carries its number."""
     return state.model_copy(
         update={
             "status": OfficerStatusValue.DISPATCHED,
             "alert_id": alert_id,
             "dispatched_utc_ms": now_ms,
             "status_utc_ms": max(state.status_utc_ms, now_ms),
+            "booking": state.booking + 1,
         }
     )
 
@@ -369,6 +395,8 @@ def decide_claim(
     if claim.kind == "release":
         if state is None or state.alert_id != claim.alert_id:
             return None, None
+        if claim.booking and claim.booking != state.booking:
+            return None, None  # an earlier booking of the same alert: already over
         return freed(state, OfficerStatusValue.AVAILABLE, now_ms), None
     if state is not None and state.alert_id == claim.alert_id:
         # A replayed claim after a crash: the answer is the same, the state does not change.
@@ -387,7 +415,11 @@ def offer(state: OfficerState, alert_id: str, now_ms: int) -> tuple[OfficerState
     """A free officer booked for a waiting alert by their own partition, and the word to it."""
     booked = book(state, alert_id, now_ms)
     result = ClaimResult(
-        alert_id=alert_id, officer_id=state.officer_id, outcome="accepted", officer=booked
+        alert_id=alert_id,
+        officer_id=state.officer_id,
+        outcome="accepted",
+        officer=booked,
+        booking=booked.booking,
     )
     return booked, result
 
@@ -438,14 +470,20 @@ def apply_status(state: OfficerState | None, change: OfficerStatusChange) -> Sta
         )
     if state.status in AT_SCENE:  # available or off duty after arriving: their part is done
         done = OfficerStatusValue.OFF_DUTY if status is OfficerStatusValue.OFF_DUTY else None
-        notice = ClaimResult(alert_id=held, officer_id=state.officer_id, outcome="cleared")
+        notice = ClaimResult(
+            alert_id=held, officer_id=state.officer_id, outcome="cleared", booking=state.booking
+        )
         cleared = _released(freed(state, done or OfficerStatusValue.AVAILABLE, at), notice, change)
         return StatusOutcome(cleared, notice, ("cleared",), held)
     after: OfficerStatusValue = (
         OfficerStatusValue.AVAILABLE if status is OfficerStatusValue.DECLINED else status
     )
     notice = ClaimResult(
-        alert_id=held, officer_id=state.officer_id, outcome="withdrawn", reason=status.value
+        alert_id=held,
+        officer_id=state.officer_id,
+        outcome="withdrawn",
+        reason=status.value,
+        booking=state.booking,
     )
     return StatusOutcome(
         _released(freed(state, after, at), notice, change), notice, ("withdrawn",), held
@@ -462,6 +500,7 @@ def _released(
         reason=notice.reason,
         status=change.status,
         at_utc_ms=change.event_utc_ms,
+        booking=notice.booking,
     )
     return state.model_copy(update={"last_release": release})
 
@@ -471,24 +510,26 @@ def _replayed(state: OfficerState, change: OfficerStatusChange) -> StatusOutcome
     at-least-once: a crash after the table write and before what it announced went out):
     announce it again, state unchanged. The alert drops a notice it already had, consumers drop
     the repeated event by kind, alert, officer and time. Before, the replay changed nothing and
-    announced nothing, so the alert never heard its officer had cleared or withdrawn."""
-    if change.event_utc_ms != state.status_utc_ms:
-        return None
+    announced nothing, so the alert never heard its officer had cleared or withdrawn. The officer
+    may have gone on meanwhile (a clear that freed them for a waiting alert booked them for it
+    in the same event): the release is matched on its own, not on the current state."""
     release = state.last_release
-    if state.alert_id is None:
-        if (
-            release is None
-            or release.at_utc_ms != change.event_utc_ms
-            or release.status is not change.status
-        ):
-            return None
+    if (
+        release is not None
+        and release.at_utc_ms == change.event_utc_ms
+        and release.status is change.status
+        and change.alert_id in (None, release.alert_id)
+    ):
         notice = ClaimResult(
             alert_id=release.alert_id,
             officer_id=state.officer_id,
             outcome=release.outcome,
             reason=release.reason,
+            booking=release.booking,
         )
         return StatusOutcome(None, notice, (release.outcome,), release.alert_id)
+    if change.event_utc_ms != state.status_utc_ms or state.alert_id is None:
+        return None
     if (
         change.status is not state.status
         or change.status not in ACKNOWLEDGED
@@ -541,6 +582,7 @@ def release_unacknowledged(state: OfficerState, now_ms: int) -> tuple[OfficerSta
         outcome="withdrawn",
         reason="ack_timeout",
         officer=released,
+        booking=state.booking,
     )
     return released, withdrawal
 

@@ -694,3 +694,82 @@ def test_a_worker_does_not_announce_again_what_it_decided_itself() -> None:
     out = feed_all(s, [ping("A", NEAR, T0), alert("AL", T0 + 200)])
     out += s.advance(T0 + 5000)
     assert [a["assignment_id"] for a in assignments(out)] == ["AL:A"]
+
+
+def test_an_acceptance_handled_again_after_the_officer_left_does_not_book_them_again() -> None:
+    """Faust is at-least-once: after a `kill -9` the alert's partition handles an officer's
+    `accepted` again (claim results replayed from the last commit, or a claim asked again by
+    recovery). Officer A served their part of a two-unit alert and went to another alert; the
+    second unit withdrew; the old acceptance, handled again, took A back as if new: A assigned
+    to AL1 while holding AL2, with no release between (found reading the claim protocol for
+    the kill -9 night's unexplained double booking)."""
+    from schemas.events import Claim
+
+    s = session()
+    out = feed_all(s, [ping("A", NEAR, T0), ping("B", MID, T0), alert("AL1", T0 + 1000, "weapon")])
+    assert sorted(officers_of(out, "AL1")) == ["A", "B"]
+    # the officer's partition answers a claim asked again (recovery) as it answered the first
+    asked_again = Claim(kind="claim", alert_id="AL1", officer_id="A", alert_utc_ms=T0 + 1000)
+    [answer] = s.dispatcher.on_claim(asked_again, T0 + 1500)
+    accepted = answer.message
+    out += feed_all(s, [ping("A", NEAR, T0 + 5000), *clear("A", "AL1", T0 + 5000)])
+    out += feed_all(s, [alert("AL2", T0 + 9000, "theft")])
+    declined = status("B", "declined", T0 + 10_000)
+    declined["message"]["alert_id"] = "AL1"
+    out += feed_all(s, [declined])
+    assert holders(out) == {"A": "AL2"}
+    again = s.dispatcher.on_claim_result(accepted, T0 + 10_500)
+    assert [o for o in again if o.topic in ("assignments", "claims")] == []
+    assert s.dispatcher.progress("AL1").assigned == ()  # type: ignore[union-attr]
+
+
+def test_a_booking_announced_again_keeps_its_assignment_time() -> None:
+    """Recovery announces a booking again at a partition's first tick, and that tick may be an
+    old one from the backlog: the copy was stamped with the tick's time, seconds before the
+    officer was even free, and a consumer keeping the first copy by time saw the officer on two
+    alerts at once (kill -9 night bench, seed 4: OFF-06 'assigned' AL-4-013 8 s early)."""
+    s = session()
+    out = feed_all(s, [ping("A", NEAR, T0), alert("AL1", T0 + 1000)])
+    [first] = assignments(out)
+    s.restart()
+    [again] = assignments(s.advance(T0 + 5000))
+    assert again == first
+    [event] = [e for e in events(out, "assigned")]
+    assert event["at_utc_ms"] == first["assigned_utc_ms"] == T0 + 1000
+
+
+def test_a_clear_handled_again_is_announced_after_the_officer_went_on_to_the_next_alert() -> None:
+    """A clear that frees an officer for a waiting alert books them for it in the same event.
+    After a kill -9 between the tables' writes and the notices, the same `available` handled
+    again found the officer booked elsewhere, took it for a stale status and said nothing: the
+    first alert never heard its unit had cleared (kill -9 night bench, seeds 3 and 4: an alert
+    served by 0 units)."""
+    s = session()
+    out = feed_all(s, [ping("A", NEAR, T0), alert("AL1", T0 + 1000), alert("AL2", T0 + 2000)])
+    assert officers_of(out, "AL1") == ["A"] and officers_of(out, "AL2") == []
+    steps = clear("A", "AL1", T0 + 5000)
+    out = feed_all(s, steps)
+    assert [e["alert_id"] for e in events(out, "cleared")] == ["AL1"]
+    assert officers_of(out, "AL2") == ["A"]  # offered at once
+    again = feed_all(s, steps[-1:])
+    assert [(e["alert_id"], e["at_utc_ms"]) for e in events(again, "cleared")] == [
+        ("AL1", events(out, "cleared")[0]["at_utc_ms"])
+    ]
+    assert not assignments(again) and s.dispatcher.officer("A").alert_id == "AL2"  # type: ignore[union-attr]
+
+
+def test_an_offer_lost_in_a_crash_is_made_again_on_recovery() -> None:
+    """A freed officer booked for a waiting alert by their partition: if the worker dies before
+    the word reaches the alert, the alert never assigns them and the officer sits booked until
+    the ack timeout (kill -9 night bench: a minute idle). Recovery tells the alert again."""
+    s = session()
+    out = feed_all(s, [ping("A", NEAR, T0), alert("AL1", T0 + 1000), alert("AL2", T0 + 2000)])
+    before = dict(s.dispatcher.alerts_open["AL2"]), dict(s.dispatcher.waiting_store["AL2"])
+    out = feed_all(s, clear("A", "AL1", T0 + 5000))
+    assert officers_of(out, "AL2") == ["A"]
+    # the crash: the alert's partition never heard the offer (its tables as before it)
+    s.dispatcher.alerts_open["AL2"], s.dispatcher.waiting_store["AL2"] = before
+    s.restart()
+    again = s.advance(T0 + 10_000)
+    assert officers_of(again, "AL2") == ["A"]
+    assert [a["assignment_id"] for a in assignments(again)] == ["AL2:A"]

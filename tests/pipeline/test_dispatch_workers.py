@@ -197,12 +197,5 @@ def test_scarce_night_with_two_workers_serves_every_alert_once(
             worker.stop()
     assert crash.restarted == kill
     assert not result.lost, result.summary()
-    if kill and (result.double_booked or result.wrong_units):
-        # Open (issue #8). Two causes are fixed: a global table reading its own older write back
-        # (pipeline/table_writes.py) and a replayed status event announcing nothing (rules.py,
-        # last_release). One more remains, unexplained: in 1 of 8 bench nights on a machine
-        # at load 6-9 (bench/bench_dispatch_night.py --busy 2, seed 7) an officer was assigned
-        # to a second alert 96 ms after the first, with no release between.
-        pytest.xfail(f"known open defect after kill -9: {result.summary()}")
     assert not result.double_booked, result.summary()
     assert not result.wrong_units, result.summary()

@@ -557,6 +557,9 @@ class Oracle:
             self._process("feed", t, label, outs, expect, duplicate=duplicate)
         return outs
 
+    def _event_keys(self) -> set[tuple[str, str, str, int]]:
+        return {key for out in self.outputs if (key := _event_key(out)) is not None}
+
     def restart(self, *, refeed: bool) -> None:
         """A worker crash and recovery; then (optionally) the last few inputs again, which must
         change nothing."""
@@ -623,6 +626,11 @@ class Oracle:
     ) -> None:
         self.step += 1
         self.t = t
+        if duplicate:
+            # A status event handled again announces what it did again: the same event, which
+            # a consumer drops by its key (kind, alert, officer, time; README). Nothing else.
+            seen = self._event_keys()
+            outs = [out for out in outs if (key := _event_key(out)) is None or key not in seen]
         self.outputs.extend(outs)
         if outs or kind != "tick":
             self.history.append(
@@ -711,7 +719,9 @@ class Oracle:
             self.fail(f"unknown event kind {kind!r}")
         at = ev.get("at_utc_ms")
         o = m.officers.get(oid)
-        if at != t:
+        # the same booking announced again (recovery) carries the time it was booked
+        repeat = kind == "assigned" and o is not None and o.holding == aid and not o.acked
+        if at != t and not (repeat and o is not None and at == o.booked_ms):
             # an event caused by a status may carry the status's own time (not before booking)
             lowest = None
             if kind in LIFECYCLE and o is not None and step.expect.input_ms is not None:
@@ -1462,3 +1472,11 @@ class Script:
 
     def events(self, kind: str) -> list[dict[str, Any]]:
         return [ev for _, _, ev in self.oracle.events if ev.get("kind") == kind]
+
+
+def _event_key(out: dict[str, Any]) -> tuple[str, str, str, int] | None:
+    """A published lifecycle event's repeat key (README), None for anything else."""
+    message = out.get("message") or {}
+    if out.get("topic") != "dispatch.events" or message.get("kind") == "assigned":
+        return None
+    return (message["kind"], message["alert_id"], message["officer_id"], message["at_utc_ms"])
