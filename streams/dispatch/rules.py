@@ -262,6 +262,8 @@ def apply_claim_result(
         until = max(progress.refused.get(oid, 0), now_ms + policy.recheck_ms)
         passed_over = {"pending": pending, "refused": {**progress.refused, oid: until}}
         return ResultOutcome(progress.model_copy(update=passed_over), propose=True)
+    if is_stale(progress, result):
+        return ResultOutcome(progress)  # about an earlier booking: that one is over
     if result.outcome == "cleared":
         if oid not in progress.assigned:
             return ResultOutcome(progress)

@@ -773,3 +773,22 @@ def test_an_offer_lost_in_a_crash_is_made_again_on_recovery() -> None:
     again = s.advance(T0 + 10_000)
     assert officers_of(again, "AL2") == ["A"]
     assert [a["assignment_id"] for a in assignments(again)] == ["AL2:A"]
+
+
+def test_a_clear_heard_again_does_not_count_as_the_next_turn_s_clear() -> None:
+    """A two-unit alert and one officer: A serves, clears and is sent again (turn 2). The
+    `available` that cleared turn 1, handled again (a crash), re-sends its `cleared` notice;
+    it reached the alert while A held it again and counted as turn 2's clear: the alert thought
+    itself served twice while A was still on the way."""
+    s = session()
+    out = feed_all(s, [ping("A", NEAR, T0), alert("AL1", T0 + 1000, "weapon")])
+    steps = clear("A", "AL1", T0 + 20_000)
+    out += feed_all(s, [ping("A", NEAR, T0 + 20_000), *steps])
+    out += s.advance(T0 + 30_000)
+    assert [a["assignment_id"] for a in assignments(out, "AL1")] == ["AL1:A", "AL1:A:2"]
+    again = feed_all(s, steps[-1:])  # turn 1's clear, handled again
+    assert [e["at_utc_ms"] for e in events(again, "cleared")] == [T0 + 22_000]  # a repeat
+    progress = s.dispatcher.progress("AL1")
+    assert progress is not None
+    assert (progress.assigned, progress.served) == (("A",), ("A",))
+    assert s.dispatcher.officer("A").alert_id == "AL1"  # type: ignore[union-attr]
