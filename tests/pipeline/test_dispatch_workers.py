@@ -18,7 +18,13 @@ from streams.dispatch.handlers import partition_for
 from streams.pipeline.apps import positions_changelog
 from streams.pipeline.worker import WorkerProcess
 from tests.support.clients import consume, now_iso, send_json
-from tests.support.dispatch_night import MidBurstCrash, NightPlan, await_positions, run_night
+from tests.support.dispatch_night import (
+    STARTUP_TIMEOUT_S,
+    MidBurstCrash,
+    NightPlan,
+    await_positions,
+    run_night,
+)
 
 pytestmark = pytest.mark.broker
 
@@ -82,7 +88,7 @@ def prime(
         kafka_bootstrap,
         positions_changelog(settings),
         until=lambda r: len(r) >= len(OFFICERS),
-        timeout_s=90,
+        timeout_s=STARTUP_TIMEOUT_S,
     )
     assert len(records) >= len(OFFICERS)
 
