@@ -53,7 +53,7 @@ from base.settings import Settings
 from base.topics import TopicNames
 from infra.broker import EmbeddedBroker
 from infra.topics import ensure_topics
-from streams.pipeline.apps import positions_app_id
+from streams.pipeline.positions_worker import positions_app_id
 from streams.pipeline.worker import Role, WorkerProcess
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -138,7 +138,9 @@ class OutputWatch:
         self.consumer.assign(self.tps)
         self.consumer.seek_to_beginning(*self.tps)
 
-    def drain(self, pid: int, expected: int, timeout_s: float) -> dict[str, Any]:
+    def drain(
+        self, pid: int, expected: int, timeout_s: float, on_first: Any = None
+    ) -> dict[str, Any]:
         seen = 0
         first_wall = first_cpu = 0.0
         deadline = time.perf_counter() + timeout_s
@@ -147,6 +149,8 @@ class OutputWatch:
             count = sum(len(r) for r in batches.values())
             if count and not seen:
                 first_wall, first_cpu = time.perf_counter(), cpu_seconds(pid)
+                if on_first is not None:
+                    on_first()
             seen += count
         if not seen:
             raise RuntimeError(f"nothing came out within {timeout_s:.0f} s")
@@ -247,15 +251,18 @@ def run_process_side(
 ) -> dict[str, Any]:
     watch = OutputWatch(bootstrap, out_topic, args.partitions)
     process = start()
-    profiler = None
-    try:
+    profilers: list[Profiler] = []
+
+    def profile() -> None:  # from the first output on: the drain, not the start-up
         if args.profile == "py-spy" and name == "worker":
-            profiler = Profiler(process.pid, root / f"{name}.folded", args.profile_s)
-        result = watch.drain(process.pid, args.pings, args.timeout_s)
+            profilers.append(Profiler(process.pid, root / f"{name}.folded", args.profile_s))
+
+    try:
+        result = watch.drain(process.pid, args.pings, args.timeout_s, on_first=profile)
         result["committed"] = wait_committed(
             bootstrap, group, raw_topic, args.partitions, args.pings, 30
         )
-        if profiler is not None:
+        for profiler in profilers:
             result["profile_top"] = profiler.top()
         return result
     finally:
