@@ -164,15 +164,15 @@ class PingBatches:
             return
         key, value = ping.officer_id.encode(), orjson.dumps(ping.model_dump(mode="json"))
         out.normalised.append((key, value))
-        if not self._owned_here(record, ping.officer_id):
+        if not self._owned_here(record, key, ping.officer_id):
             out.rekeyed.append((key, value))
             return
         self._apply(record, ping, out)
 
-    def _owned_here(self, record: RawRecord, officer_id: str) -> bool:
+    def _owned_here(self, record: RawRecord, key: bytes, officer_id: str) -> bool:
         return (
             self.copartitioned
-            and record.key == officer_id.encode()
+            and record.key == key
             and partition_for(officer_id, self.partitions) == record.partition
         )
 

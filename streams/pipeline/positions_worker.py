@@ -243,8 +243,12 @@ class PositionsWorker(ConsumerRebalanceListener):
         count = self._partitions[topic]
         builders: dict[int, Any] = {}
         sends: list[Any] = []
+        partition_of: dict[bytes, int] = {}  # an officer pings several times a batch
         for i, (key, value) in enumerate(records):
-            partition = partition_for(by[i] if by is not None else key.decode(), count)
+            partition = partition_of.get(key, -1)
+            if partition < 0:
+                partition = partition_for(by[i] if by is not None else key.decode(), count)
+                partition_of[key] = partition
             builder = builders.get(partition)
             if builder is None:
                 builder = builders[partition] = self.producer.create_batch()
