@@ -31,7 +31,7 @@ import gc
 import logging
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -173,7 +173,7 @@ class PositionsWorker(ConsumerRebalanceListener):
                 return
             acks = await self._hand_over(self.batches.fold(records, now_ms()))
             offsets = {tp: batch[-1].offset + 1 for tp, batch in fetched.items() if batch}
-            await self._in_flight.put(InFlight(acks, offsets))
+            await self._enqueue(InFlight(acks, offsets))
 
     async def _commit_in_order(self) -> None:
         """Commits each handed-over batch once all it produced is acknowledged, in order, several
@@ -204,14 +204,24 @@ class PositionsWorker(ConsumerRebalanceListener):
         except KafkaError as exc:  # a rebalance took the partitions: their next owner
             log.warning("positions commit failed error=%r (batch handled again)", exc)
 
+    async def _enqueue(self, batch: InFlight) -> None:
+        """Queues a handed-over batch for the committer (waits while IN_FLIGHT_BATCHES are)."""
+        await self._until_committer_fails(self._in_flight.put(batch))
+
     async def _settled(self) -> None:
-        """Every handed-over batch committed (or the committer gave up)."""
+        """Every handed-over batch committed (raises what stopped the committer, if it did)."""
+        await self._until_committer_fails(self._in_flight.join())
+
+    async def _until_committer_fails(self, step: Awaitable[None]) -> None:
+        """Awaits `step`, unless the committer stops first (a batch not acknowledged): then
+        raises what stopped it, instead of waiting for good on a queue nobody empties."""
         assert self._committer is not None
-        join = asyncio.ensure_future(self._in_flight.join())
-        await asyncio.wait({join, self._committer}, return_when=asyncio.FIRST_COMPLETED)
-        join.cancel()
-        if self._committer.done() and not self._committer.cancelled():
+        waiting = asyncio.ensure_future(step)
+        await asyncio.wait({waiting, self._committer}, return_when=asyncio.FIRST_COMPLETED)
+        if not waiting.done():
+            waiting.cancel()
             self._committer.result()  # raises what stopped it
+            raise RuntimeError("the positions committer stopped")
 
     async def _hand_over(self, folded: FoldedBatch) -> list[Any]:
         """Hands everything the batch produced to the Kafka client: the futures of its
