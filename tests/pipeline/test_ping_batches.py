@@ -5,13 +5,11 @@ late, duplicate, re-keyed and malformed pings, cut into random batches."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-import pytest
 from aiokafka.structs import ConsumerRecord
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -238,43 +236,3 @@ def test_a_batch_read_column_wise_keeps_each_ping_in_event_time_order() -> None:
     assert len(folded.normalised) == 4  # every readable ping is published, late or not
     assert folded.positions["A"].position_utc_ms == int(T0.timestamp() * 1000) + 20_000
     assert [(d[1], dict(d[2])["reason"]) for d in folded.dead] == [(garbage, b"missing_field")]
-
-
-def test_a_batch_the_broker_refused_is_not_committed_and_stops_the_worker() -> None:
-    """The committer commits a batch only once all it produced is acknowledged: a refused
-    batch stops the worker with nothing committed, and a loop waiting to hand over the next
-    batch is woken with the error instead of waiting for good."""
-    from aiokafka import TopicPartition
-
-    from base.settings import Settings
-    from streams.pipeline import positions_worker as module
-
-    committed: list[dict[TopicPartition, int]] = []
-
-    class Consumer:
-        async def commit(self, offsets: dict[TopicPartition, int]) -> None:
-            committed.append(offsets)
-
-    async def scenario() -> None:
-        worker = module.PositionsWorker(Settings(), "127.0.0.1:9")
-        await worker.producer.stop()  # never started: nothing is sent
-        worker.consumer = Consumer()  # type: ignore[assignment]
-        worker._committer = asyncio.create_task(worker._commit_in_order())
-        loop = asyncio.get_running_loop()
-        acked, refused = loop.create_future(), loop.create_future()
-        acked.set_result(None)
-        tp = TopicPartition(RAW, 0)
-        await worker._enqueue(module.InFlight([acked], {tp: 10}))
-        await worker._settled()
-        assert committed == [{tp: 10}]
-        refused.set_exception(RuntimeError("refused by the broker"))
-        for offset in range(20, 20 + 2 * module.IN_FLIGHT_BATCHES + 2):  # past a full queue
-            await worker._enqueue(module.InFlight([refused], {tp: offset}))
-        await worker._settled()
-
-    async def bounded_scenario() -> None:
-        await asyncio.wait_for(scenario(), timeout=10)  # waiting for good: TimeoutError
-
-    with pytest.raises(RuntimeError, match="refused by the broker"):
-        asyncio.run(bounded_scenario())
-    assert committed == [{TopicPartition(RAW, 0): 10}]

@@ -5,6 +5,7 @@ officer's event-time order."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 from collections import defaultdict
@@ -133,3 +134,42 @@ def test_kill_9_mid_batch_loses_no_ping_and_applies_none_twice(
     for officer, times in ledger.items():
         assert times == sorted(set(times)), f"{officer}: a position applied twice or moved back"
         assert times[-1] == last[officer], f"{officer}: the last ping's position was lost"
+
+
+def test_a_batch_the_broker_refused_is_not_committed_and_stops_the_worker() -> None:
+    """The committer commits a batch only once all it produced is acknowledged: a refused
+    batch stops the worker with nothing committed, and a loop waiting to hand over the next
+    batch is woken with the error instead of waiting for good."""
+    from aiokafka import TopicPartition as Partition
+
+    from streams.pipeline import positions_worker as module
+
+    committed: list[dict[Partition, int]] = []
+
+    class Consumer:
+        async def commit(self, offsets: dict[Partition, int]) -> None:
+            committed.append(offsets)
+
+    async def scenario() -> None:
+        worker = module.PositionsWorker(Settings(), "127.0.0.1:9")
+        await worker.producer.stop()  # never started: nothing is sent
+        worker.consumer = Consumer()  # type: ignore[assignment]
+        worker._committer = asyncio.create_task(worker._commit_in_order())
+        loop = asyncio.get_running_loop()
+        acked, refused = loop.create_future(), loop.create_future()
+        acked.set_result(None)
+        tp = Partition("gps.pings", 0)
+        await worker._enqueue(module.InFlight([acked], {tp: 10}))
+        await worker._settled()
+        assert committed == [{tp: 10}]
+        refused.set_exception(RuntimeError("refused by the broker"))
+        for offset in range(20, 20 + 2 * module.IN_FLIGHT_BATCHES + 2):  # past a full queue
+            await worker._enqueue(module.InFlight([refused], {tp: offset}))
+        await worker._settled()
+
+    async def bounded_scenario() -> None:
+        await asyncio.wait_for(scenario(), timeout=10)  # waiting for good: TimeoutError
+
+    with pytest.raises(RuntimeError, match="refused by the broker"):
+        asyncio.run(bounded_scenario())
+    assert committed == [{Partition("gps.pings", 0): 10}]
