@@ -1,5 +1,5 @@
 """The positions worker: raw GPS pings -> normalised pings -> the positions table, in batches, on
-a plain aiokafka consumer and producer (no Faust agent: its per-message machinery cost ~40 times
+a plain aiokafka consumer and producer (no Faust agent: its per-message machinery cost ~9 times
 what a ping's own handling does; bench/README.md, "Drain rate").
 
 One loop: fetch up to `positions_batch_max` records (the raw ping topic and the re-keyed
