@@ -29,7 +29,8 @@ def simulate(
     ] = None,
     speedup: Annotated[float, typer.Option(min=0.01, help="Times real time (Kafka).")] = 10.0,
     calls_per_station_hour: Annotated[
-        float, typer.Option(min=0.0, help="Calls at the evening peak.")
+        float,
+        typer.Option("--calls-per-hour", min=0.0, help="Calls per station and hour at the peak."),
     ] = 2.0,
     malformed_share: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.002,
     picture: Annotated[

@@ -112,7 +112,7 @@ def test_a_night_through_dispatch_replay_accounts_for_every_alert(tmp_path: Path
         cli,
         ["simulate", "--out", str(night_file), "--stations", "3", "--officers-per-station",
          "10", "--minutes", "40", "--malformed-share", "0.01", "--seed", "3",
-         "--calls-per-station-hour", "12"],
+         "--calls-per-hour", "12"],
     )  # fmt: skip
     assert made.exit_code == 0, made.output
     sent = [orjson.loads(line) for line in night_file.read_bytes().splitlines()]
