@@ -124,12 +124,12 @@ def run_demo(
         echo(f"kafka {bootstrap} ready after {outcome.broker_ready_s:.1f}s; night {run_id}")
         names = prepare_topics(conf, bootstrap)
         worker = WorkerProcess(conf, conf.state_dir / "logs" / f"demo-{run_id}.log").start()
-        threads.append(_loader(conf, bootstrap, names, warehouse, stop))
+        threads.append(loader_thread(conf, bootstrap, names, warehouse, stop))
         tail = OutputTail(bootstrap, names, outcome.board, stop)
         threads.append(tail)
         for thread in threads:
             thread.start()
-        _await_dispatcher(bootstrap, names.ticks, worker)
+        await_dispatcher(bootstrap, names.ticks, worker)
         echo(f"workers up after {time.monotonic() - started:.1f}s; the night starts")
         night = Night.of(
             NightConfig(
@@ -168,7 +168,7 @@ def run_demo(
     return outcome
 
 
-def _loader(
+def loader_thread(
     conf: Settings, bootstrap: str, names: TopicNames, warehouse: Warehouse, stop: threading.Event
 ) -> threading.Thread:
     kwargs = {
@@ -178,13 +178,13 @@ def _loader(
         "warehouse": warehouse,
         "protector": protector_for(conf),
         "batch_size": conf.sink_batch_size,
-        "flush_interval_s": min(conf.sink_flush_interval_s, 0.5),
+        "flush_interval_s": conf.sink_flush_interval_s,
         "stop": stop,
     }
     return threading.Thread(target=run_loader, kwargs=kwargs, daemon=True, name="demo-loader")
 
 
-def _await_dispatcher(bootstrap: str, ticks: str, worker: WorkerProcess) -> None:
+def await_dispatcher(bootstrap: str, ticks: str, worker: WorkerProcess) -> None:
     """Until the dispatch worker's clock ticks: it has joined its group and runs its agents."""
     consumer = _consumer(bootstrap, [ticks], from_start=True)
     deadline = time.monotonic() + 180

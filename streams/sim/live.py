@@ -49,6 +49,7 @@ class Board:
     sent_s: dict[str, float] = field(default_factory=dict)  # alert -> when it was produced
     assigned_s: dict[str, float] = field(default_factory=dict)  # alert -> first assignment heard
     waiting: dict[str, str] = field(default_factory=dict)  # alert -> why it waits
+    waited: set[str] = field(default_factory=set)  # alerts that ever waited
     cleared: set[str] = field(default_factory=set)
     latest: deque[AssignmentLine] = field(default_factory=lambda: deque(maxlen=LATEST))
     dead: Counter[str] = field(default_factory=Counter)  # reason -> dead letters
@@ -91,6 +92,7 @@ class Board:
         with self.lock:
             if kind == "unassigned" and alert_id not in self.assigned_s:
                 self.waiting[alert_id] = str(event.get("detail") or "waiting")
+                self.waited.add(alert_id)
             if kind == "cleared":
                 self.cleared.add(alert_id)
             status = STATUS_AFTER_EVENT.get(kind)
