@@ -3,6 +3,7 @@ errors (one line, non-zero exit), and the demo end to end."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -126,6 +127,50 @@ def test_demo_runs_end_to_end_on_its_own_embedded_stack(tmp_path: Path) -> None:
     assert "mismatch" not in result.stderr
     assert not (state / "kafka" / "broker.pid").exists(), "the demo stops the broker it started"
     assert len(list((state / "nights").glob("*.png"))) == 1
+
+
+def descendants(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        for child in (task / "children").read_text().split():
+            found |= {int(child)} | descendants(int(child))
+    return found
+
+
+def test_ctrl_c_stops_the_demo_and_everything_it_started(
+    tmp_path: Path, kafka_bootstrap: str
+) -> None:
+    env = {
+        **env_without_settings(),
+        "SMART_STATION_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "SMART_STATION_TOPIC_PREFIX": f"ctrl-c-{tmp_path.name}.",
+    }
+    night = ("--minutes", "5", "--stations", "2", "--officers-per-station", "4", "--plain")
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "--state-dir", str(tmp_path), "demo", *night],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    said = []
+    try:
+        assert demo.stdout is not None
+        for line in demo.stdout:
+            said.append(line)
+            if "the night starts" in line:
+                break
+        started = descendants(demo.pid)
+        assert started, "".join(said)  # the workers
+        demo.send_signal(signal.SIGINT)
+        rest, _ = demo.communicate(timeout=90)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+    assert demo.returncode == 130, "".join(said) + rest
+    assert "everything it started is stopped" in rest
+    assert not [pid for pid in started if pid_alive(pid)]
 
 
 @pytest.mark.parametrize("command", ["demo", "simulate"])
