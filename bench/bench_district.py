@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_e2e import CpuMeter, machine, summary_ms
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
 
 from base.settings import Settings
 from base.topics import TopicNames
@@ -129,7 +130,12 @@ class BareProbe(threading.Thread):
         partition = TopicPartition(self.topic, 0)
         consumer.assign([partition])
         consumer.seek_to_end(partition)
-        consumer.position(partition)
+        while not self.stop.is_set():
+            try:
+                consumer.position(partition)  # a new topic's metadata may take a moment
+                break
+            except KafkaError:
+                time.sleep(0.5)
         try:
             while not self.stop.wait(0.5):
                 sent = time.time()
