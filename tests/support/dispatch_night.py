@@ -94,7 +94,15 @@ class OfficersApp(threading.Thread):
         )
         producer = KafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=0)
         try:
-            consumer.subscribe([self.names.assignments])
+            # Every partition assigned by hand: a group-less `subscribe` takes its partitions
+            # from the metadata it has at the time, and 2 of 14 loaded nights answered nothing
+            # at all (officer.status empty while assignments were published).
+            topic = self.names.assignments
+            partitions = consumer.partitions_for_topic(topic) or set()
+            while len(partitions) == 0 and not self.stop_flag.is_set():
+                time.sleep(0.1)
+                partitions = consumer.partitions_for_topic(topic) or set()
+            consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
             while not self.stop_flag.is_set():
                 for records in consumer.poll(timeout_ms=100).values():
                     for record in records:
