@@ -259,6 +259,7 @@ def fill_rest(warehouse: ChdbWarehouse, alerts: int) -> None:
         f"FROM numbers({alerts}) WHERE {served}"
     )
     steps = [
+        ("unassigned", 1000, "number % 25 = 0 OR number % 11 = 0"),  # queued first
         ("assigned", 2000, served),
         ("acknowledged", 40_000, served),
         ("arrived", 200_000, f"{served} AND number % 7 != 0"),
@@ -266,11 +267,12 @@ def fill_rest(warehouse: ChdbWarehouse, alerts: int) -> None:
         ("backup_requested", 300_000, "number % 50 = 0"),
     ]
     for kind, after_ms, where in steps:
-        warehouse.execute(
+        warehouse.execute(  # stamped with the alert's station and time, as the loader does
             f"INSERT INTO {db}.dispatch_events (kind, alert_id, officer_id, detail, at_utc_ms, "
-            "kafka_partition, kafka_offset, loaded_at) "
+            "station_id, alert_utc_ms, first_of_kind, kafka_partition, kafka_offset, loaded_at) "
             f"SELECT '{kind}', concat('AL-', toString(number)), '', '', "
-            f"{at} + {after_ms} + number % 60000, 0, number, toDateTime(intDiv({at}, 1000)) "
+            f"{at} + {after_ms} + number % 60000, concat('ST-', leftPad(toString(number % 20), "
+            f"2, '0')), {at}, 1, 0, number, toDateTime(intDiv({at}, 1000)) "
             f"FROM numbers({alerts}) WHERE {where}"
         )
     warehouse.execute(

@@ -456,5 +456,5 @@ def test_every_panel_query_returns_rows_from_a_pipeline_run(
                 check_columns(panel, rows, where)
                 results[where] = rows
     assert len(results["smart-station-command-map / District map / officers"]) == OFFICERS
-    waiting_rows = results["smart-station-dispatch / Alerts without an assignment / A"]
+    waiting_rows = results["smart-station-dispatch / Alerts waiting for an officer / A"]
     assert [r["alert_id"] for r in waiting_rows] == [far]
