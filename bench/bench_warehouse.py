@@ -5,9 +5,10 @@
     .venv/bin/python bench/bench_warehouse.py storage [--pings 2000000]
 
 writer:  GPS pings through the loader's writer path (message -> row -> Warehouse.add -> flush:
-         orjson, deduplication token, insert), rows/s in one process, against a raw chDB insert
-         of the same row dicts (orjson + INSERT; the floor is 80 % of it), the same insert of
-         bytes serialised beforehand, and a one-row-per-insert loop.
+         one Arrow table per batch, deduplication token, insert), rows/s in one process per
+         wall second and per CPU second, against a raw chDB insert of the same row dicts
+         (orjson + JSONEachRow; the floor is 80 % of it), a raw Arrow insert of them (no token),
+         the raw JSON insert with a token, and a one-row-per-insert loop.
 storage: the version-2 gps_pings table against the same rows in plain String/Int64 columns
          without codecs: bytes on disk per column.
 panels:  every dashboard panel's SQL (macros expanded like the plugin, the last 24 h, all
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -74,16 +76,28 @@ def fresh(store: ChdbWarehouse, name: str) -> ChdbWarehouse:
 # -- writer ---------------------------------------------------------------------------------------
 
 
+class Clock:
+    """Wall and CPU time (all threads of this process) of one timed path."""
+
+    def __enter__(self) -> Clock:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = time.process_time() - self.cpu
+
+
 def writer(store: ChdbWarehouse, rows: int, batch: int, runs: int) -> None:
     messages = [ping_message(i) for i in range(rows)]
-    results: dict[str, list[float]] = {
-        "writer": [],
-        "full": [],
-        "raw": [],
-        "prepared": [],
-        "tokened": [],
-        "single": [],
-    }
+    paths = ("writer", "full", "raw", "raw_arrow", "tokened", "single")
+    wall: dict[str, list[float]] = {k: [] for k in paths}
+    cpu: dict[str, list[float]] = {k: [] for k in paths}
+
+    def timed(path: str, clock: Clock, count: int = rows) -> None:
+        wall[path].append(count / clock.wall)
+        cpu[path].append(count / clock.cpu)
+
     for run in range(runs):
         flat = []
         for offset, message in enumerate(messages):
@@ -91,76 +105,86 @@ def writer(store: ChdbWarehouse, rows: int, batch: int, runs: int) -> None:
             row.update(kafka_partition=0, kafka_offset=offset, loaded_at=NOW_MS // 1000)
             flat.append(row)
         warehouse = fresh(store, f"bench_writer_{run}")
-        started = time.perf_counter()
-        for row in flat:
-            warehouse.add("gps_pings", row)
-            if warehouse.pending_rows >= batch:
-                warehouse.flush()
-        warehouse.flush()
-        results["writer"].append(rows / (time.perf_counter() - started))
+        with Clock() as clock:
+            for row in flat:
+                warehouse.add("gps_pings", row)
+                if warehouse.pending_rows >= batch:
+                    warehouse.flush()
+            warehouse.flush()
+        timed("writer", clock)
 
         full = fresh(store, f"bench_full_{run}")
-        started = time.perf_counter()
-        for offset, message in enumerate(messages):
-            row = gps_row(message)
-            row.update(kafka_partition=0, kafka_offset=offset, loaded_at=NOW_MS // 1000)
-            full.add("gps_pings", row)
-            if full.pending_rows >= batch:
-                full.flush()
-        full.flush()
-        results["full"].append(rows / (time.perf_counter() - started))
+        with Clock() as clock:
+            for offset, message in enumerate(messages):
+                row = gps_row(message)
+                row.update(kafka_partition=0, kafka_offset=offset, loaded_at=NOW_MS // 1000)
+                full.add("gps_pings", row)
+                if full.pending_rows >= batch:
+                    full.flush()
+            full.flush()
+        timed("full", clock)
 
         raw = fresh(store, f"bench_raw_{run}")
-        started = time.perf_counter()
-        for i in range(0, rows, batch):
-            chunk = orjson.dumps(flat[i : i + batch]).decode()
-            raw._session.query(f"INSERT INTO {raw.database}.gps_pings FORMAT JSONEachRow {chunk}")
-        results["raw"].append(rows / (time.perf_counter() - started))
+        with Clock() as clock:
+            for i in range(0, rows, batch):
+                chunk = orjson.dumps(flat[i : i + batch]).decode()
+                raw._session.query(
+                    f"INSERT INTO {raw.database}.gps_pings FORMAT JSONEachRow {chunk}"
+                )
+        timed("raw", clock)
+
+        raw_arrow = fresh(store, f"bench_raw_arrow_{run}")
+        with Clock() as clock:
+            for i in range(0, rows, batch):
+                columns = pa.Table.from_pylist(flat[i : i + batch])
+                names = ", ".join(columns.column_names)
+                raw_arrow._session.query(
+                    f"INSERT INTO {raw_arrow.database}.gps_pings ({names}) "
+                    "SELECT * FROM Python(columns)"
+                )
+        timed("raw_arrow", clock)
 
         tokened = fresh(store, f"bench_tokened_{run}")
-        started = time.perf_counter()
-        for i in range(0, rows, batch):
-            data = orjson.dumps(flat[i : i + batch])
-            token = hashlib.blake2b(data, digest_size=16).hexdigest()
-            tokened._session.query(
-                f"INSERT INTO {tokened.database}.gps_pings SETTINGS insert_deduplication_token = "
-                f"'{token}' FORMAT JSONEachRow {data.decode()}"
-            )
-        results["tokened"].append(rows / (time.perf_counter() - started))
-
-        prepared = fresh(store, f"bench_prepared_{run}")
-        chunks = [orjson.dumps(flat[i : i + batch]).decode() for i in range(0, rows, batch)]
-        started = time.perf_counter()
-        for chunk in chunks:
-            prepared._session.query(
-                f"INSERT INTO {prepared.database}.gps_pings FORMAT JSONEachRow {chunk}"
-            )
-        results["prepared"].append(rows / (time.perf_counter() - started))
-        lines = [orjson.dumps(row) for row in flat]
+        with Clock() as clock:
+            for i in range(0, rows, batch):
+                data = orjson.dumps(flat[i : i + batch])
+                token = hashlib.blake2b(data, digest_size=16).hexdigest()
+                tokened._session.query(
+                    f"INSERT INTO {tokened.database}.gps_pings SETTINGS "
+                    f"insert_deduplication_token = '{token}' FORMAT JSONEachRow {data.decode()}"
+                )
+        timed("tokened", clock)
 
         single = fresh(store, f"bench_single_{run}")
-        few = lines[:1000]
-        started = time.perf_counter()
-        for line in few:
-            single._session.query(
-                f"INSERT INTO {single.database}.gps_pings FORMAT JSONEachRow\n{line.decode()}"
-            )
-        results["single"].append(len(few) / (time.perf_counter() - started))
-        for name in (warehouse, full, raw, tokened, prepared, single):
+        few = [orjson.dumps(row).decode() for row in flat[:1000]]
+        with Clock() as clock:
+            for line in few:
+                single._session.query(
+                    f"INSERT INTO {single.database}.gps_pings FORMAT JSONEachRow\n{line}"
+                )
+        timed("single", clock, len(few))
+        for name in (warehouse, full, raw, raw_arrow, tokened, single):
             store.execute(f"DROP DATABASE {name.database}")
-    medians = {k: statistics.median(v) for k, v in results.items()}
-    print(f"machine: {machine()}; {rows:,} pings, batches of {batch:,}, {runs} runs (median)")
-    print(f"{'path':<34}{'rows/s':>12}")
-    print(f"{'writer: add + flush (rows)':<34}{medians['writer']:>12,.0f}")
-    print(f"{'writer from messages (+ gps_row)':<34}{medians['full']:>12,.0f}")
-    print(f"{'raw chDB insert (dicts, orjson)':<34}{medians['raw']:>12,.0f}")
-    print(f"{'raw chDB insert (pre-serialised)':<34}{medians['prepared']:>12,.0f}")
-    print(f"{'raw + deduplication token':<34}{medians['tokened']:>12,.0f}")
-    print(f"{'one row per insert (1,000 rows)':<34}{medians['single']:>12,.0f}")
-    print(f"writer / raw: {medians['writer'] / medians['raw']:.0%} (floor 80 %)")
-    print(f"writer / raw pre-serialised: {medians['writer'] / medians['prepared']:.0%}")
-    print(f"writer / raw + token: {medians['writer'] / medians['tokened']:.0%}")
-    print(f"writer / one-row loop: {medians['writer'] / medians['single']:.0f}x")
+    w = {k: statistics.median(v) for k, v in wall.items()}
+    c = {k: statistics.median(v) for k, v in cpu.items()}
+    load = os.getloadavg()[0]
+    print(f"machine: {machine()}; load {load:.1f}; {rows:,} pings, batches of {batch:,}, "
+          f"{runs} runs (median); rows/s per wall second and per CPU second")  # fmt: skip
+    print(f"{'path':<40}{'wall rows/s':>14}{'CPU rows/s':>14}")
+    labels = {
+        "writer": "writer: add + flush (Arrow, token)",
+        "full": "writer from messages (+ gps_row)",
+        "raw": "raw chDB insert (orjson, JSONEachRow)",
+        "raw_arrow": "raw chDB insert (Arrow, no token)",
+        "tokened": "raw JSONEachRow + dedup token",
+        "single": "one row per insert (1,000 rows)",
+    }
+    for key, label in labels.items():
+        print(f"{label:<40}{w[key]:>14,.0f}{c[key]:>14,.0f}")
+    for peer in ("raw", "raw_arrow", "tokened"):
+        print(f"writer / {labels[peer]}: wall {w['writer'] / w[peer]:.0%}, "
+              f"CPU {c['writer'] / c[peer]:.0%}")  # fmt: skip
+    print(f"writer / one-row loop: {w['writer'] / w['single']:.0f}x (floor: writer >= 80 % of raw)")
 
 
 # -- storage --------------------------------------------------------------------------------------

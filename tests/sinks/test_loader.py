@@ -263,8 +263,12 @@ def test_dispatch_events_are_stamped_with_their_alerts_station_and_time(
     }
     with RunningLoader(**loader_args(kafka_bootstrap, topics, settings, warehouse)) as running:
         wait_for(lambda: raw_counts(warehouse)["alerts"] == 3, 60, "the alerts")
-        events = [*batches[topics.events], (orjson.dumps(again), [])]
-        produce_all(kafka_bootstrap, {topics.events: events})
+        producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+        for value, _ in [*batches[topics.events], (orjson.dumps(again), [])]:
+            key = orjson.loads(value)["alert_id"].encode()  # as the dispatcher keys them
+            producer.send(topics.events, key=key, value=value)
+        producer.flush()
+        producer.close()
         wait_for(lambda: raw_counts(warehouse)["dispatch_events"] == 4, 60, "the events")
     rows = warehouse.query(
         "SELECT alert_id, officer_id, station_id, alert_utc_ms, first_of_kind "
