@@ -2,15 +2,16 @@
 
     .venv/bin/python bench/bench_warehouse.py writer [--rows 200000] [--batch 5000] [--runs 3]
     .venv/bin/python bench/bench_warehouse.py panels [--pings 10000000] [--alerts 1000000]
-    .venv/bin/python bench/bench_warehouse.py storage [--pings 2000000]
+    .venv/bin/python bench/bench_warehouse.py storage [--pings 2000000] (alerts: a tenth)
 
 writer:  GPS pings through the loader's writer path (message -> row -> Warehouse.add -> flush:
          one Arrow table per batch, deduplication token, insert), rows/s in one process per
          wall second and per CPU second, against a raw chDB insert of the same row dicts
          (orjson + JSONEachRow; the floor is 80 % of it), a raw Arrow insert of them (no token),
          the raw JSON insert with a token, and a one-row-per-insert loop.
-storage: the version-2 gps_pings table against the same rows in plain String/Int64 columns
-         without codecs: bytes on disk per column.
+storage: the tables with LowCardinality or codecs (gps_pings, alerts, assignments,
+         dead_letters) against copies of them without (same ORDER BY, LZ4): compressed bytes
+         per column over the panels' generated data.
 panels:  every dashboard panel's SQL (macros expanded like the plugin, the last 24 h, all
          stations) over generated pings, alerts, assignments and dispatch events: p50/p99 of 5
          runs each after one warm-up; the floor is every panel under 1 s.
@@ -22,6 +23,7 @@ import argparse
 import hashlib
 import os
 import platform
+import re
 import statistics
 import sys
 import tempfile
@@ -190,43 +192,67 @@ def writer(store: ChdbWarehouse, rows: int, batch: int, runs: int) -> None:
 # -- storage --------------------------------------------------------------------------------------
 
 
+CODEC_TABLES = ("gps_pings", "alerts", "assignments", "dead_letters")
+
+
+def plain_copy(warehouse: ChdbWarehouse, table: str) -> str:
+    """`table` again with every LowCardinality and codec taken out (same ORDER BY), filled with
+    its rows: the 'without' of each choice, column by column."""
+    db = warehouse.database
+    columns = warehouse.query(
+        f"SELECT name, type, default_kind FROM system.columns WHERE database = '{db}' "
+        f"AND table = '{table}' ORDER BY position"
+    )
+    stored = [c for c in columns if c["default_kind"] not in ("MATERIALIZED", "ALIAS")]
+    types = [re.sub(r"LowCardinality\((.*)\)", r"\1", c["type"]) for c in stored]
+    [key] = warehouse.query(
+        f"SELECT sorting_key FROM system.tables WHERE database = '{db}' AND name = '{table}'"
+    )
+    body = ", ".join(f"{c['name']} {t}" for c, t in zip(stored, types, strict=True))
+    warehouse.execute(
+        f"CREATE TABLE {db}.{table}_plain ({body}) ENGINE = MergeTree "
+        f"ORDER BY ({key['sorting_key']}) SETTINGS min_bytes_for_wide_part = 0"
+    )
+    names = ", ".join(c["name"] for c in stored)
+    warehouse.execute(f"INSERT INTO {db}.{table}_plain ({names}) SELECT {names} FROM {db}.{table}")
+    return f"{table}_plain"
+
+
 def storage(store: ChdbWarehouse, pings: int) -> None:
+    """Compressed bytes per column of the tables with LowCardinality or codecs, with and
+    without them, over the panels' generated data (pings and a tenth as many alerts)."""
     warehouse = fresh(store, "bench_storage")
     db = warehouse.database
     fill_pings(warehouse, pings)
-    warehouse.execute(
-        f"CREATE TABLE {db}.pings_plain (event_id String, officer_id String, station_id String, "
-        "lat Float64, lon Float64, h3_cell String, event_time String, event_utc_ms Int64, "
-        "ingest_utc_ms Int64, time_format String, kafka_offset Int64, loaded_at DateTime) "
-        "ENGINE = MergeTree ORDER BY (station_id, officer_id, event_utc_ms, event_id)"
-    )
-    columns = (
-        "event_id, officer_id, station_id, lat, lon, h3_cell, event_time, event_utc_ms, "
-        "ingest_utc_ms, time_format, kafka_offset, loaded_at"
-    )
-    warehouse.execute(
-        f"INSERT INTO {db}.pings_plain ({columns}) SELECT {columns} FROM {db}.gps_pings"
-    )
-    for table in ("gps_pings", "pings_plain"):
+    fill_rest(warehouse, pings // 10)
+    pairs = {table: plain_copy(warehouse, table) for table in CODEC_TABLES}
+    for table in (*pairs, *pairs.values()):  # wide parts: sizes per column (compact: none)
+        warehouse.execute(f"ALTER TABLE {db}.{table} MODIFY SETTING min_bytes_for_wide_part = 0")
         warehouse.execute(f"OPTIMIZE TABLE {db}.{table} FINAL")
-    sizes = warehouse.query(
-        f"SELECT table, name, sum(data_compressed_bytes) AS bytes FROM system.columns "
-        f"WHERE database = '{db}' AND table IN ('gps_pings', 'pings_plain') GROUP BY table, name"
-    )
-    by_column: dict[str, dict[str, int]] = {}
-    for row in sizes:
-        by_column.setdefault(row["name"], {})[row["table"]] = int(row["bytes"])
-    print(f"machine: {machine()}; {pings:,} generated pings, after OPTIMIZE FINAL")
-    print(f"{'column':<16}{'v2 bytes':>14}{'plain bytes':>14}{'saved':>8}")
-    total = [0, 0]
-    for name, pair in sorted(by_column.items()):
-        if "pings_plain" not in pair:
-            continue
-        v2, plain = pair.get("gps_pings", 0), pair["pings_plain"]
-        total[0] += v2
-        total[1] += plain
-        print(f"{name:<16}{v2:>14,}{plain:>14,}{1 - v2 / max(plain, 1):>8.0%}")
-    print(f"{'total':<16}{total[0]:>14,}{total[1]:>14,}{1 - total[0] / total[1]:>8.0%}")
+    print(f"machine: {machine()}; {pings:,} generated pings, {pings // 10:,} alerts; "
+          "after OPTIMIZE FINAL; LZ4 is the default codec")  # fmt: skip
+    print(f"{'table.column':<32}{'type and codec':<44}{'bytes':>12}{'without':>12}{'saved':>7}")
+    for table, plain in pairs.items():
+        rows = warehouse.query(
+            f"SELECT c.name AS name, c.type AS type, c.compression_codec AS codec, "
+            f"c.data_compressed_bytes AS bytes, p.data_compressed_bytes AS plain "
+            f"FROM system.columns AS c JOIN system.columns AS p ON p.name = c.name "
+            f"WHERE c.database = '{db}' AND p.database = '{db}' AND c.table = '{table}' "
+            f"AND p.table = '{plain}' ORDER BY c.position"
+        )
+        total = [0, 0]
+        for row in rows:
+            total[0] += int(row["bytes"])
+            total[1] += int(row["plain"])
+            chosen = "LowCardinality" in row["type"] or row["codec"]
+            if not chosen:
+                continue
+            what = f"{row['type'][:24]} {row['codec'].removeprefix('CODEC')}"
+            saved = 1 - int(row["bytes"]) / max(int(row["plain"]), 1)
+            print(f"{table + '.' + row['name']:<32}{what:<44}{int(row['bytes']):>12,}"
+                  f"{int(row['plain']):>12,}{saved:>7.0%}")  # fmt: skip
+        print(f"{table + ' (all columns)':<32}{'':<44}{total[0]:>12,}{total[1]:>12,}"
+              f"{1 - total[0] / max(total[1], 1):>7.0%}")  # fmt: skip
     store.execute(f"DROP DATABASE {db}")
 
 
@@ -234,7 +260,8 @@ def storage(store: ChdbWarehouse, pings: int) -> None:
 
 
 def fill_pings(warehouse: ChdbWarehouse, pings: int) -> None:
-    """Pings of 2,000 officers in 20 stations over the last 24 h, generated inside chDB."""
+    """Pings of 2,000 officers in 20 stations over the last 24 h, generated inside chDB: each
+    officer stays in an H3 cell for 40 pings, times jitter, a load second per 5 s batch."""
     start = NOW_MS - 86_400_000
     warehouse.execute(
         f"INSERT INTO {warehouse.database}.gps_pings (event_id, officer_id, station_id, lat, "
@@ -243,11 +270,12 @@ def fill_pings(warehouse: ChdbWarehouse, pings: int) -> None:
         "SELECT concat('ev-', toString(number)), concat('OFF-', toString(number % 2000)), "
         "concat('ST-', leftPad(toString(number % 2000 % 20), 2, '0')), "
         "29.4 + (cityHash64(number) % 3000) / 10000, 106.4 + (cityHash64(number, 1) % 3000) "
-        "/ 10000, concat('8840c8a4', hex(number % 4000)), '', "
-        f"{start} + intDiv(number * 86400000, {pings}), "
-        f"{start} + intDiv(number * 86400000, {pings}) + 50, 5.0, "
-        "['iso8601', 'epoch_ms', 'cn_12h'][1 + number % 3], number % 50 = 0, 0, number, "
-        f"toDateTime(intDiv({start} + intDiv(number * 86400000, {pings}), 1000)) "
+        "/ 10000, concat('8840c8a4', hex((number % 2000 * 2 + intDiv(number, 80000)) % 4000)), "
+        "'', "
+        f"{start} + intDiv(number * 86400000, {pings}) + cityHash64(number, 3) % 1000, "
+        f"{start} + intDiv(number * 86400000, {pings}) + 50 + cityHash64(number, 4) % 3000, "
+        "5.0, ['iso8601', 'epoch_ms', 'cn_12h'][1 + number % 3], number % 50 = 0, 0, number, "
+        f"toDateTime(intDiv({start} + intDiv(number * 86400000, {pings}), 5000) * 5) "
         f"FROM numbers({pings})"
     )
 
@@ -279,7 +307,13 @@ def fill_rest(warehouse: ChdbWarehouse, alerts: int) -> None:
         "concat('ST-', leftPad(toString(number % 20), 2, '0')), 'theft', 1 + number % 5, "
         "if(number % 17 = 0, 'reassignment', 'dispatch'), 1, 29.5, 106.5, 29.51, 106.51, "
         f"100 + number % 4000, 20 + number % 500, {at}, {at} + 2000 + number % 30000, '', "
-        f"'*******1234', '', '{{}}', 0, number, toDateTime(intDiv({at}, 1000)) "
+        "'*******1234', '', toJSONString(map('assignment_id', concat('AL-', toString(number), "
+        "':OFF-', toString(number % 2000), ':1'), 'category', 'theft', 'lat', "
+        "toString(29.4 + (cityHash64(number) % 3000) / 10000), 'address', "
+        "concat('解放碑步行街', toString(number % 500), '号'), 'caller_phone', "
+        "concat('*******', leftPad(toString(number % 10000), 4, '0')), 'caller_phone_hmac', "
+        "hex(cityHash64(number % 50000)))), "
+        f"0, number, toDateTime(intDiv({at}, 1000)) "
         f"FROM numbers({alerts}) WHERE {served}"
     )
     steps = [
@@ -310,7 +344,11 @@ def fill_rest(warehouse: ChdbWarehouse, alerts: int) -> None:
         f"INSERT INTO {db}.dead_letters (source_topic, source_partition, source_offset, reason, "
         "message, station_id, original_b64, dead_utc_ms, kafka_partition, kafka_offset, "
         "loaded_at) SELECT 'gps.pings', 0, number, ['invalid_time', 'invalid_json'][1 + number "
-        f"% 2], '', concat('ST-', leftPad(toString(number % 20), 2, '0')), '', {at}, 0, number, "
+        "% 2], '', concat('ST-', leftPad(toString(number % 20), 2, '0')), "
+        "base64Encode(toJSONString(map('alert_id', concat('D', toString(number)), 'tel', "
+        "concat('*******', "
+        "leftPad(toString(number % 10000), 4, '0')), 'time', concat('32/13/2022 ', "
+        f"toString(number % 86400))))), {at}, 0, number, "
         f"toDateTime(intDiv({at}, 1000)) FROM numbers({alerts // 100})"
     )
     now_ms = NOW_MS
