@@ -110,6 +110,39 @@ WHERE $__timeFilter(ts) AND station_id IN (${station:singlequote})
 ORDER BY assigned_at DESC
 LIMIT """ + str(MAP_MARKS)
 
+# Every camera's latest record up to the end of the range: fixed cameras where they stand, body
+# cameras at their own position if they sent one, else at their officer's latest ping.
+CAMERAS = """
+SELECT
+    c.camera_id AS camera_id,
+    c.kind AS kind,
+    c.online AS online,
+    c.heading_deg AS heading_deg,
+    if(c.lat IS NULL, p.position.1, c.lat) AS lat,
+    if(c.lon IS NULL, p.position.2, c.lon) AS lon
+FROM (
+    SELECT
+        camera_id,
+        argMax(kind, event_utc_ms) AS kind,
+        argMax(officer_id, event_utc_ms) AS officer_id,
+        argMax(lat, event_utc_ms) AS lat,
+        argMax(lon, event_utc_ms) AS lon,
+        argMax(heading_deg, event_utc_ms) AS heading_deg,
+        argMax(online, event_utc_ms) AS online
+    FROM {db}.cameras
+    WHERE ts <= $__toTime AND station_id IN (${station:singlequote}, '')
+    GROUP BY camera_id
+) AS c
+LEFT JOIN (
+    SELECT officer_id, argMax((lat, lon), event_utc_ms) AS position
+    FROM {db}.gps_pings
+    WHERE ts > $__toTime - INTERVAL ${fresh} MINUTE AND ts <= $__toTime
+    GROUP BY officer_id
+) AS p ON p.officer_id = c.officer_id
+WHERE c.lat IS NOT NULL OR p.officer_id != ''
+ORDER BY camera_id
+LIMIT """ + str(MAP_MARKS)
+
 RECENT_INCIDENTS = latest_alerts(
     """
 SELECT
@@ -207,6 +240,14 @@ def command_map() -> Dashboard:
                             label_field="category",
                         ),
                         MapLayer(
+                            "Cameras",
+                            Query(CAMERAS, ref_id="cameras"),
+                            color="green",
+                            symbol="square",
+                            size=6,
+                            label_field="camera_id",
+                        ),
+                        MapLayer(
                             "Dispatched officers",
                             Query(DISPATCHED_OFFICERS, ref_id="dispatched"),
                             color="orange",
@@ -216,8 +257,9 @@ def command_map() -> Dashboard:
                         ),
                     ],
                     desc="Blue: latest position of every officer reporting in the last "
-                    "${fresh} minutes. Red: incidents in the time range. Orange: where "
-                    "officers were when dispatched (label: the alert).",
+                    "${fresh} minutes. Red: the latest 500 incidents in the time range. Green: "
+                    "cameras (body cameras at their officer). Orange: where officers were when "
+                    "dispatched (label: the alert).",
                 )
             ],
             [
