@@ -233,15 +233,21 @@ class ClickHouseWarehouse(Warehouse):
 
 
 def to_arrow(rows: list[Mapping[str, Any]]) -> pa.Table:
-    """The rows as columns; a column with no value in any row is left out (its default, NULL
-    for the Nullable columns it can be, is stored)."""
+    """The rows as columns; a column with no value in any row (all None, or all empty lists) is
+    left out: Arrow cannot type it, and its default (NULL, an empty array) is what is stored."""
     names = dict.fromkeys(chain.from_iterable(rows))
     if names.keys() == rows[0].keys():
         columns = pa.Table.from_pylist(rows)
     else:  # from_pylist takes the first row's keys only
         columns = pa.Table.from_pydict({name: [row.get(name) for row in rows] for name in names})
-    empty = [i for i, field in enumerate(columns.schema) if pa.types.is_null(field.type)]
+    empty = [i for i, field in enumerate(columns.schema) if _no_values(field.type)]
     return columns.drop_columns([columns.column_names[i] for i in empty]) if empty else columns
+
+
+def _no_values(column_type: pa.DataType) -> bool:
+    if pa.types.is_list(column_type):
+        return _no_values(column_type.value_type)
+    return bool(pa.types.is_null(column_type))
 
 
 def arrow_token(columns: pa.Table) -> str:

@@ -473,6 +473,29 @@ def test_a_batch_flushed_twice_is_counted_once_in_the_tables_fed_on_insert(
     assert sums() == once
 
 
+def test_a_batch_whose_list_and_nullable_columns_are_all_empty_is_written(
+    warehouse: Warehouse,
+) -> None:
+    # Dead letters without a phone number: phone_hmacs is [] in every row (Arrow types it as a
+    # list of nulls, which chDB refused), and pings without an accuracy: None in every row.
+    headers = [("reason", b"invalid_json"), ("source_topic", b"gps.pings.raw")]
+    placed = {"kafka_partition": 0, "loaded_at": NOW_MS // 1000}
+    for i in range(3):
+        dead = rows.dead_letter_row(
+            b"{not json", [*headers, ("source_offset", b"%d" % i)], TEST_PROTECTOR
+        )
+        assert dead["phone_hmacs"] == []
+        warehouse.add("dead_letters", {**dead, **placed, "kafka_offset": i})
+        ping_row = {**rows_gps(i), "accuracy_m": None, **placed, "kafka_offset": i}
+        warehouse.add("gps_pings", ping_row)
+    assert warehouse.flush() == 6
+    stored = warehouse.query("SELECT phone_hmacs FROM {db}.dead_letters")
+    assert stored == [{"phone_hmacs": []}] * 3
+    assert warehouse.query("SELECT countIf(accuracy_m IS NULL) AS n FROM {db}.gps_pings") == [
+        {"n": 3}
+    ]
+
+
 def rows_gps(i: int) -> dict[str, Any]:
     from sinks.rows import gps_row
 
