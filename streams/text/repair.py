@@ -132,7 +132,7 @@ LOSSLESS_INSERTED = 6.0
 STRICT_MARGIN = 8.0
 # A strict reading is weighed this many characters either side of a remarkable character.
 _WINDOW = 4
-CANCELLED_INSERTED = 1.0
+CANCELLED_INSERTED = 0.5
 
 
 def _glued_question_mark(tokens: list[int], i: int) -> float:
@@ -338,7 +338,7 @@ def _decode_gbk(tokens: list[int], strict: str) -> str:
     word model reads the best other reading STRICT_MARGIN better, or it bears the sign of two
     cancelled drops, of a byte that became '?', or of one lost byte hidden by an ASCII byte."""
     if not strict:
-        return _Lattice(tokens, [_INSERTED] * len(tokens)).run()[0]
+        return _Lattice(tokens, _inserted_costs(tokens)).run()[0]
     doubtful = _doubled(strict)
     inserted: list[float] = []
     for k, char in enumerate(strict):
@@ -348,6 +348,37 @@ def _decode_gbk(tokens: list[int], strict: str) -> str:
     if decoded == strict or doubtful or "?" in strict or any(map(_ascii_trail, strict)):
         return decoded  # signs of loss: two cancelled drops, a '?' for a byte, an ASCII trail
     return strict if word_model().cost(strict) - cost < STRICT_MARGIN else decoded
+
+
+def _inserted_costs(tokens: list[int]) -> list[float]:
+    """What restoring a dropped byte costs at each token of a run that does not read strictly:
+    _INSERTED, but CANCELLED_INSERTED over two equal bytes that two characters with their soft
+    hyphens dropped make ('¡¡' for '……' A1AD A1AD), as in a run that reads strictly. The
+    run is read two bytes a character from its start, so that the trail byte of one character
+    and the lead byte of the next ('此孙' B4CB CBEF) are not taken for such a pair."""
+    doubled, table = _doubled_leads(), _gbk()
+    inserted = [_INSERTED] * len(tokens)
+    i = 0
+    while i < len(tokens) - 1:
+        b = tokens[i]
+        if b < 0x80 or b << 8 | tokens[i + 1] not in table:
+            i += 1
+            continue
+        if b == tokens[i + 1] and b in doubled:
+            inserted[i] = inserted[i + 1] = CANCELLED_INSERTED
+        i += 2
+    return inserted
+
+
+@lru_cache(maxsize=1)
+def _doubled_leads() -> frozenset[int]:
+    """Bytes X for which X X and X AD are both characters."""
+    table = _gbk()
+    return frozenset(
+        lead
+        for lead in range(0x81, 0xFF)
+        if lead << 8 | lead in table and lead << 8 | 0xAD in table
+    )
 
 
 def _ascii_trail(char: str) -> bool:
