@@ -221,13 +221,26 @@ def test_csv_and_jsonl_inputs_into_one_jsonl(tmp_path: Path) -> None:
     assert summary.counts.text_repaired == 5
 
 
-def test_a_failed_job_leaves_neither_output_nor_partial_files(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_failed_job_leaves_neither_output_nor_partial_files(tmp_path: Path, workers: int) -> None:
     broken = unreadable_csv(tmp_path / "unreadable")
     out = tmp_path / "out" / "out.csv"
     out.parent.mkdir()
     with pytest.raises(HarmoniseError, match="unreadable CSV"):
-        harmonise_files([ALERTS_CSV, broken], out, workers=1)
-    assert sorted(p.name for p in out.parent.iterdir()) == []
+        harmonise_files([ALERTS_CSV, broken], out, workers=workers)
+    assert sorted(p.name for p in out.parent.iterdir()) == []  # no part files either
+
+
+def test_workers_write_part_files_that_end_up_in_the_output_in_order(tmp_path: Path) -> None:
+    one = harmonise_files([ALERTS_CSV, ALERTS_JSONL], tmp_path / "one.jsonl", workers=1)
+    two = harmonise_files(
+        [ALERTS_CSV, ALERTS_JSONL], tmp_path / "two.jsonl", workers=2, chunk_bytes=200
+    )
+    assert one.counts.rows_in == two.counts.rows_in
+    assert (tmp_path / "one.jsonl").read_bytes() == (tmp_path / "two.jsonl").read_bytes()
+    one_rejects = (tmp_path / "one.rejects.jsonl").read_bytes()
+    assert one_rejects == (tmp_path / "two.rejects.jsonl").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
 @pytest.fixture(scope="module")
