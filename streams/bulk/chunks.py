@@ -282,7 +282,25 @@ def _harmonise_object(obj: dict[str, Any], spec: Spec, cells: Cells, out: Render
             out.counts.inferred += instant.inferred
         elif name not in roles.siblings:
             harmonised[name] = _harmonise_value(name, value, roles, cells, out.counts)
+    gbk = cells.gbk_texts
+    if gbk and any(isinstance(v := obj.get(name), str) and v in gbk for name in roles.text):
+        _repair_short_values(obj, harmonised, roles, cells, out.counts)
     out.obj(harmonised)
+
+
+def _repair_short_values(
+    obj: dict[str, Any], harmonised: dict[str, Any], roles: Roles, cells: Cells, counts: Counts
+) -> None:
+    """Record-level evidence, as in _repair_short_fields: another text field of this object
+    was GBK mojibake, so a short one the repair left alone ('·Ö' for 分) is repaired too."""
+    for name in roles.text:
+        value = obj.get(name)
+        if not isinstance(value, str) or value.isascii() or harmonised.get(name) != value:
+            continue
+        repaired = cells.short_repaired(value)
+        if repaired:
+            counts.text_repaired += 1
+            harmonised[name] = fold_fullwidth(repaired) if name in roles.identifiers else repaired
 
 
 def _harmonise_value(name: str, value: Any, roles: Roles, cells: Cells, counts: Counts) -> Any:
