@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain
 
-from streams.text.model import _is_hanzi, _other_cost, char_model, word_model
+from streams.text.model import _PUNCTUATION, _is_hanzi, _other_cost, char_model, word_model
 
 REPLACEMENT = "\ufffd"
 
@@ -424,7 +424,10 @@ def _is_odd(b: int, code: int | None, table: dict[int, tuple[str, int]]) -> bool
     if code is None:
         return b == _QUESTION or not 0 <= b < 0x80
     char, tier = table[code]
-    return tier != _COMMON or char in _cancelled()  # '　' may be '……' less two soft hyphens
+    if tier != _COMMON or char in _cancelled():  # '　' may be '……' less two soft hyphens
+        return True
+    # the symbols of the common rows that running text rarely has ('∈'), not its punctuation
+    return not _is_hanzi(char) and char not in _PUNCTUATION and not "\uff10" <= char <= "\uff5a"
 
 
 def _read_from_start(tokens: list[int]) -> tuple[list[int], int]:
