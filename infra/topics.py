@@ -10,13 +10,14 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from base.errors import StackError
+from infra.kafka_security import PLAINTEXT, KafkaSecurity
 
 log = logging.getLogger(__name__)
 
 
-def partition_count(bootstrap: str, topic: str) -> int:
+def partition_count(bootstrap: str, topic: str, *, security: KafkaSecurity = PLAINTEXT) -> int:
     """How many partitions `topic` has (0 when it does not exist)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, **security.kafka_python())
     try:
         return len(consumer.partitions_for_topic(topic) or ())
     finally:
@@ -30,6 +31,7 @@ def ensure_topics(
     *,
     timeout_s: float = 15,
     config: dict[str, str] | None = None,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> None:
     """Create missing topics with `partitions` partitions (replication 1 on the embedded broker;
     on a cluster create them yourself with the replication you need, this leaves them alone)."""
@@ -38,6 +40,7 @@ def ensure_topics(
             bootstrap_servers=bootstrap,
             client_id="smart-station-admin",
             request_timeout_ms=int(timeout_s * 1000),
+            **security.kafka_python(),
         )
     except KafkaError as exc:
         raise StackError(f"Kafka at {bootstrap} is unreachable: {type(exc).__name__}") from exc

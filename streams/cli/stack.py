@@ -10,16 +10,28 @@ from base.settings import Settings
 from streams.cli.context import fail, settings
 
 
-def up() -> None:
+def up(
+    secure: Annotated[
+        bool,
+        typer.Option(
+            "--secure",
+            help="SASL/SCRAM over TLS (as SMART_STATION_KAFKA_SECURE=true): the embedded broker "
+            "with its own CA and users, passwords under <state_dir>/kafka/users.",
+        ),
+    ] = False,
+) -> None:
     """Start the embedded broker (unless a cluster is configured), create topics, migrate the
     warehouse."""
     from streams.pipeline.stack import bootstrap_for, prepare_topics, warehouse_for
 
     conf = settings()
+    if secure:
+        conf = conf.model_copy(update={"kafka_secure": True})
     bootstrap = bootstrap_for(conf, start=True)
     prepare_topics(conf, bootstrap)
     warehouse_for(conf).close()
-    typer.echo(f"kafka {bootstrap} | warehouse {_warehouse_label(conf)} | state {conf.state_dir}")
+    kafka = f"kafka {bootstrap}{' (SASL_SSL)' if conf.kafka_secure else ''}"
+    typer.echo(f"{kafka} | warehouse {_warehouse_label(conf)} | state {conf.state_dir}")
 
 
 def down() -> None:

@@ -24,6 +24,7 @@ import faust
 from faust.types import TP
 
 from base.settings import Settings
+from infra.kafka_security import PLAINTEXT, KafkaSecurity
 from schemas.events import AlertCall, GpsPing, Tick
 from streams.dispatch.handlers import Dispatcher, Outbound
 from streams.dispatch.positions import PositionKeeper
@@ -79,14 +80,22 @@ def positions_changelog(settings: Settings) -> str:
 
 
 def build_positions_app(
-    settings: Settings, bootstrap: str, *, raw_ping_partitions: int | None = None
+    settings: Settings,
+    bootstrap: str,
+    *,
+    raw_ping_partitions: int | None = None,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> faust.App:
     """Pings -> normalised pings -> the positions table. `raw_ping_partitions`: when the raw
     ping topic has as many partitions as the officer topics, Faust co-assigns its partition p
     with theirs, so a ping its producer keyed by officer id is applied where it is normalised
     (one hop instead of two)."""
     app = new_app(
-        positions_app_id(settings), settings, bootstrap, producer_linger_s=POSITIONS_LINGER_S
+        positions_app_id(settings),
+        settings,
+        bootstrap,
+        producer_linger_s=POSITIONS_LINGER_S,
+        security=security,
     )
     app.fetch_min_bytes = POSITIONS_FETCH_MIN_BYTES
     plumbing = Plumbing(app, settings)
@@ -128,13 +137,17 @@ def build_positions_app(
 
 
 def build_dispatch_app(
-    settings: Settings, bootstrap: str, *, raw_alert_partitions: int | None = None
+    settings: Settings,
+    bootstrap: str,
+    *,
+    raw_alert_partitions: int | None = None,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> faust.App:
     """Alerts, status changes, cameras, claims, backup requests and ticks -> assignments.
     `raw_alert_partitions`: as for pings, an alert its producer keyed by alert id on a raw
     topic with as many partitions is dispatched where it is normalised; its normalised copy
     (for the warehouse) then reaches `alert-dispatch` as a replay and is skipped."""
-    app = new_app(settings.app_id, settings, bootstrap)
+    app = new_app(settings.app_id, settings, bootstrap, security=security)
     plumbing = Plumbing(app, settings)
     names, partitions, raw_topic = plumbing.names, settings.topic_partitions, plumbing.raw_topic
 

@@ -16,11 +16,13 @@ from tqdm import tqdm
 
 from base.errors import StackError
 from base.settings import Settings
+from infra.kafka_security import KafkaSecurity
 from sinks.loader import run_loader
 from sinks.warehouse import TABLES, Warehouse
 from streams.pipeline.stack import (
     bootstrap_for,
     embedded_broker,
+    kafka_security,
     prepare_topics,
     protector_for,
     warehouse_for,
@@ -81,7 +83,8 @@ def run_demo(
     bootstrap = bootstrap_for(settings, start=True)
     summary.broker_start_s = time.monotonic() - started
     echo(f"kafka: {bootstrap} (ready after {summary.broker_start_s:.1f}s)")
-    names = prepare_topics(settings, bootstrap)
+    security = kafka_security(settings)
+    names = prepare_topics(settings, bootstrap, security)
     worker = WorkerProcess(settings, settings.state_dir / "logs" / "demo-worker.log").start()
     stop_loader = threading.Event()
     loader = threading.Thread(
@@ -95,16 +98,19 @@ def run_demo(
             "batch_size": settings.sink_batch_size,
             "flush_interval_s": settings.sink_flush_interval_s,
             "stop": stop_loader,
+            "security": kafka_security(settings, "loader"),
         },
         daemon=True,
     )
     loader.start()
     rng = random.Random(seed)
-    normalised_tail = _tail(bootstrap, names.gps)
-    assignments_tail = _tail(bootstrap, names.assignments)
-    unassigned_tail = _tail(bootstrap, names.unassigned)
+    normalised_tail = _tail(bootstrap, names.gps, security)
+    assignments_tail = _tail(bootstrap, names.assignments, security)
+    unassigned_tail = _tail(bootstrap, names.unassigned, security)
     try:
-        producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+        producer = KafkaProducer(
+            bootstrap_servers=bootstrap, linger_ms=5, **security.kafka_python()
+        )
         centres = simulate.station_centres(max(1, officers // 20), rng)
         fleet = simulate.officers(officers, centres, rng)
         now = int(time.time() * 1000)
@@ -145,9 +151,14 @@ def run_demo(
     return summary
 
 
-def _tail(bootstrap: str, topic: str) -> KafkaConsumer:
+def _tail(bootstrap: str, topic: str, security: KafkaSecurity) -> KafkaConsumer:
     """A consumer of every partition of `topic`, positioned at its current end."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        **security.kafka_python(),
+    )
     partitions = [
         TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])
     ]
