@@ -3,7 +3,8 @@ resolves from infra/kafka/pom.xml into the state folder. Binds 127.0.0.1 only.
 
 Plaintext by default; `secure` starts it with a SASL_SSL listener instead (SCRAM users, a
 certificate of the state folder's own CA) and a controller listener that takes only the broker's
-own certificate, so no local process reaches it without a password."""
+own certificate, so no local process reaches it without a password. ACLs decide what each
+user may do (StandardAuthorizer; nothing without an ACL)."""
 
 from __future__ import annotations
 
@@ -165,6 +166,9 @@ def listener_properties(broker_port: int, controller_port: int, secure: Secure |
         f"ssl.keystore.certificate.chain={_escaped(chain)}",
         "ssl.truststore.type=PEM",
         f"ssl.truststore.location={secure.tls.ca_file}",
+        # No ACL, no access: each user gets only what streams/pipeline/access.py grants.
+        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "allow.everyone.if.no.acl.found=false",
         f"super.users=User:{ADMIN_USER};User:CN={BROKER_CN},O=smart-station",
     ]
 
@@ -223,6 +227,8 @@ LOG4J2_XML = """<?xml version="1.0" encoding="UTF-8"?>
   <Loggers>
     <Logger name="kafka" level="INFO"/>
     <Logger name="org.apache.kafka" level="WARN"/>
+    <!-- failed authentications (who, from where), one line each -->
+    <Logger name="org.apache.kafka.common.network.Selector" level="INFO"/>
     <Root level="WARN"><AppenderRef ref="file"/></Root>
   </Loggers>
 </Configuration>

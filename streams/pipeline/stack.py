@@ -23,14 +23,9 @@ from infra.topics import ensure_topics
 from sinks.callers import PhoneProtector, load_key
 from sinks.migrations import MigrationResult, apply_ttls, ensure_grafana_reader, migrate
 from sinks.warehouse import METRIC_TABLES, TABLES, Warehouse, open_warehouse
+from streams.pipeline.access import User, grant_access, grants
 
 REACH_TIMEOUT_S = 3.0
-
-
-# The SCRAM users `up` makes on a secure embedded broker besides the admin: each process connects
-# as its own (docs/RELIABILITY.md, "Access"); `station` is what stations' systems send as, and
-# `dispatch-reader` is the officers' app, which reads assignments and nothing else.
-USERS = ("dispatch", "positions", "loader", "station", "dispatch-reader")
 
 
 def embedded_broker(settings: Settings) -> EmbeddedBroker:
@@ -83,7 +78,8 @@ def bootstrap_for(settings: Settings, *, start: bool = False) -> str:
     if start:
         bootstrap = broker.start()
         if settings.kafka_secure:
-            broker.add_users(list(USERS))
+            broker.add_users([user.value for user in User])
+            grant_access(bootstrap, kafka_security(settings), grants(settings))
         return bootstrap
     if not broker.running():
         raise StackError(

@@ -5,13 +5,18 @@ password are refused."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
-from kafka import KafkaConsumer, KafkaProducer
-from kafka.errors import KafkaError
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import (
+    ClusterAuthorizationFailedError,
+    KafkaError,
+    TopicAuthorizationFailedError,
+)
 from pydantic import SecretStr
 
 from base.settings import Settings
@@ -21,8 +26,9 @@ from infra.kafka_security import KafkaSecurity
 from sinks.migrations import migrate
 from sinks.warehouse import ChdbWarehouse
 from streams.bulk.jobs import harmonise_topic
+from streams.pipeline.access import User, grant_access, grants
 from streams.pipeline.apps import positions_changelog
-from streams.pipeline.stack import USERS, kafka_security, prepare_topics
+from streams.pipeline.stack import kafka_security, prepare_topics
 from streams.pipeline.worker import WorkerProcess
 from tests.pipeline.test_pipeline import OFFICERS, send_alert, send_pings
 from tests.support.clients import TEST_PHONE_KEY, TEST_PROTECTOR, LoaderThread, consume, wait_for
@@ -44,7 +50,7 @@ def secure_broker(state_dir: Path) -> Iterator[EmbeddedBroker]:
     broker = EmbeddedBroker(state_dir / "kafka", heap="384m", secure=True)
     broker.start()
     try:
-        broker.add_users(list(USERS), passwords={"loader": LOADER_PASSWORD})
+        broker.add_users([u.value for u in User], passwords={"loader": LOADER_PASSWORD})
         yield broker
     finally:
         broker.stop()
@@ -79,9 +85,10 @@ def test_plaintext_and_a_wrong_password_are_refused(
             bootstrap_servers=bootstrap, bootstrap_timeout_ms=15000, **wrong.kafka_python()
         )
     assert "not-the-password" not in str(refused.value)
-    said = caplog.text
-    assert "Authentication failed" in said and "invalid credentials" in said
-    assert "not-the-password" not in said
+    assert "not-the-password" not in caplog.text
+    refusals = secure_broker.paths.log_file.read_text()
+    assert "Failed authentication with /127.0.0.1" in refusals  # the broker said no
+    assert "invalid credentials with SASL mechanism SCRAM" in refusals
     unknown = KafkaSecurity("mallory", good.password, good.mechanism, good.ca_file)
     with pytest.raises(KafkaError):
         KafkaConsumer(
@@ -101,6 +108,7 @@ def test_workers_and_loader_work_with_credentials_from_settings(
     admin = kafka_security(worker_settings)
     bootstrap = secure_broker.bootstrap
     topics = prepare_topics(worker_settings, bootstrap, admin)
+    grant_access(bootstrap, admin, grants(worker_settings))  # as `up --secure` does
     worker = WorkerProcess(worker_settings, tmp_path / "worker.log").start()
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=2, **admin.kafka_python())
     try:
@@ -159,3 +167,63 @@ def test_harmonise_reads_and_writes_topics_with_credentials(
     summary = harmonise_topic(bootstrap, source, out=out, security=admin, progress=False)
     assert summary.counts.rows_out == 3
     assert len(out.read_text().splitlines()) == 3
+
+
+def denied_read(bootstrap: str, topic: str, security: KafkaSecurity, partitions: int = 2) -> bool:
+    """Whether `security`'s user reads nothing of `topic` (which holds a record) for 10 s and
+    the broker's answer marks the topic unauthorized. kafka-python logs that answer without
+    raising when it cannot find the partitions' leaders, and raises when a fetch is refused."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, **security.kafka_python())
+    try:
+        consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
+        consumer.seek_to_beginning()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if consumer.poll(timeout_ms=500):
+                return False
+        return topic in consumer._client.cluster.unauthorized_topics
+    except TopicAuthorizationFailedError:
+        return True
+    finally:
+        consumer.close()
+
+
+def denied_write(bootstrap: str, topic: str, security: KafkaSecurity) -> bool:
+    """Whether the broker refuses `security`'s user a write to `topic` (a user who may write
+    nowhere is refused its producer id first: a cluster authorization error)."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, **security.kafka_python())
+    try:
+        producer.send(topic, b"{}").get(timeout=30)
+    except (TopicAuthorizationFailedError, ClusterAuthorizationFailedError):
+        return True
+    except KafkaError as exc:  # kafka-python wraps the producer id's refusal
+        return "AuthorizationFailed" in str(exc)
+    finally:
+        producer.close()
+    return False
+
+
+def test_the_officers_app_reads_assignments_and_nothing_else(
+    secure_broker: EmbeddedBroker, state_dir: Path, tmp_path: Path
+) -> None:
+    conf = embedded_settings(state_dir, tmp_path)
+    bootstrap, admin = secure_broker.bootstrap, kafka_security(conf)
+    names = prepare_topics(conf, bootstrap, admin)
+    grant_access(bootstrap, admin, grants(conf))
+    producer = KafkaProducer(bootstrap_servers=bootstrap, **admin.kafka_python())
+    for topic in (names.assignments, names.alerts, names.gps_raw):
+        producer.send(topic, orjson.dumps({"on": topic}))
+    producer.flush()
+    producer.close()
+    reader = kafka_security(conf, User.DISPATCH_READER)
+    read = consume(bootstrap, names.assignments, until=bool, timeout_s=30, security=reader)
+    assert read == [{"on": names.assignments}]
+    assert denied_read(bootstrap, names.alerts, reader)
+    assert denied_read(bootstrap, names.gps_raw, reader)
+    assert denied_write(bootstrap, names.alerts_raw, reader)
+    # the workers' users: each what its worker needs, not more
+    station = kafka_security(conf, User.STATION)
+    assert not denied_write(bootstrap, names.gps_raw, station)
+    assert denied_read(bootstrap, names.gps_raw, station)
+    assert denied_read(bootstrap, names.alerts_raw, kafka_security(conf, User.POSITIONS))
+    assert denied_write(bootstrap, names.assignments, kafka_security(conf, User.LOADER))
