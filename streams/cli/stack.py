@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from base.settings import Settings
+from base.settings import ENV_PREFIX, Settings
 from streams.cli.context import fail, settings
 
 
@@ -72,6 +72,29 @@ def demo(
         typer.echo(line)
     if not summary.assignments:
         fail("no assignment was produced")
+
+
+def show_settings() -> None:
+    """The settings in force, one `SMART_STATION_*=value` a line; secrets shown as ********."""
+    for name, value in settings_lines(settings()):
+        typer.echo(f"{name}={value}")
+
+
+def settings_lines(conf: Settings) -> list[tuple[str, str]]:
+    import json
+
+    from pydantic import SecretStr
+
+    lines = []
+    for name, value in conf.model_dump().items():
+        if isinstance(value, SecretStr):
+            shown = "********"
+        elif isinstance(value, dict | list):
+            shown = json.dumps(value, default=str)
+        else:
+            shown = "" if value is None else str(value)
+        lines.append((f"{ENV_PREFIX}{name.upper()}", shown))
+    return lines
 
 
 def _warehouse_label(conf: Settings) -> str:
