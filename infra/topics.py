@@ -24,6 +24,25 @@ def partition_count(bootstrap: str, topic: str, *, security: KafkaSecurity = PLA
         consumer.close()
 
 
+def check_partitions(
+    bootstrap: str, topics: list[str], expected: int, *, security: KafkaSecurity = PLAINTEXT
+) -> None:
+    """StackError (one line) unless each existing topic of `topics` has `expected` partitions."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, **security.kafka_python())
+    try:
+        counts = {t: len(consumer.partitions_for_topic(t) or ()) for t in topics}
+    finally:
+        consumer.close()
+    wrong = [f"{t} has {n}" for t, n in counts.items() if n not in (0, expected)]
+    if wrong:
+        raise StackError(
+            f"partition counts differ: {', '.join(wrong[:3])}{' ...' if len(wrong) > 3 else ''}, "
+            f"the tables and their topics {expected} (SMART_STATION_TOPIC_PARTITIONS); "
+            "an event would reach the worker that does not own its table partition: make "
+            "every co-partitioned topic and changelog the same size, or set the setting to match"
+        )
+
+
 def ensure_topics(
     bootstrap: str,
     names: list[str],

@@ -18,6 +18,7 @@ import faust
 
 from base.logs import limit_repeats
 from base.settings import Settings, settings_env
+from base.topics import TopicNames
 from infra.folders import (
     PRIVATE_UMASK,
     ensure_writable_folder,
@@ -25,7 +26,7 @@ from infra.folders import (
     make_private_folder,
 )
 from infra.kafka_security import KafkaSecurity
-from infra.topics import ensure_topics, partition_count
+from infra.topics import check_partitions, ensure_topics, partition_count
 from streams.pipeline.apps import build_dispatch_app, build_positions_app
 from streams.pipeline.stack import bootstrap_for, kafka_security, prepare_topics
 
@@ -103,11 +104,24 @@ def _run(app: faust.App, settings: Settings, bootstrap: str, security: KafkaSecu
         config={"cleanup.policy": "compact"},
         security=security,
     )
+    check_partitions(
+        bootstrap,
+        [*copartitioned(TopicNames.with_prefix(settings.topic_prefix)), *changelogs],
+        settings.topic_partitions,
+        security=security,
+    )
     worker = PipelineWorker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
     # Faust's terminal spinner sets the root logger to DEBUG so that every record turns it:
     # aiokafka then builds a log record per fetch and send (~8 % of a busy worker's CPU).
     worker.spinner = None
     worker.execute_from_commandline()
+
+
+def copartitioned(names: TopicNames) -> list[str]:
+    """Topics whose partition p must be table partition p: all but the stations' raw inputs
+    (re-keyed where they arrive when their count differs) and the dead letters (never read)."""
+    free = {names.gps_raw, names.alerts_raw, names.status_raw, names.cameras_raw, names.deadletter}
+    return [t for t in names.all() if t not in free]
 
 
 def _child_setup(die_with_parent: bool, niceness: int) -> Callable[[], None]:
