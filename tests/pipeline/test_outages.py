@@ -1,7 +1,8 @@
-"""The broker stopped and restarted (same port, same state) while stations keep sending: the
-producers, the workers and the loader reconnect on their own, every acknowledged ping reaches
-the warehouse once, and an alert sent after the restart is assigned. A broker of the test's own,
-not the session broker."""
+"""Outages through the whole stack (stations sending, worker, loader, warehouse), each while
+stations keep sending: the broker stopped and restarted (same port, same state), and the
+warehouse unwritable for a while. The producers, the workers and the loader carry on by
+themselves; every acknowledged ping reaches the warehouse once; dispatch goes on. The broker
+restart uses a broker of the test's own, not the session broker."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from tests.pipeline.test_pipeline import (
     send_alert,
     send_pings,
 )
+from tests.sinks.test_loader import RunningLoader
 from tests.support.clients import LoaderThread, now_iso, wait_for
 from tests.support.dispatch_night import end_offsets
 
@@ -141,3 +143,64 @@ def test_a_broker_restart_under_load_loses_nothing_and_dispatch_goes_on(
         worker.stop()
         broker.stop()
     assert station.sent > PINGS_PER_S * (LOAD_BEFORE_S + LOAD_AFTER_S) * 0.5
+
+
+def test_the_whole_stack_waits_out_an_unwritable_warehouse_and_loads_each_ping_once(
+    tmp_path: Path,
+    settings: Settings,
+    topics: TopicNames,
+    kafka_bootstrap: str,
+    producer: KafkaProducer,
+    warehouse: Warehouse,
+) -> None:
+    db = warehouse.database
+    worker = WorkerProcess(settings, tmp_path / "worker.log").start()
+    station = Station(kafka_bootstrap, topics.gps_raw)
+    batch_size = 200
+    try:
+        send_pings(producer, topics, OFFICERS)
+        await_officers_indexed(settings, kafka_bootstrap, len(OFFICERS), worker)
+        with RunningLoader(
+            bootstrap=kafka_bootstrap,
+            names=topics,
+            group_id=f"{settings.app_id}-warehouse",
+            warehouse=warehouse,
+            batch_size=batch_size,
+            flush_interval_s=0.5,
+            retry_max_s=2.0,
+        ) as running:
+            station.start()
+            time.sleep(LOAD_BEFORE_S)
+            warehouse.execute(f"RENAME TABLE {db}.gps_pings TO {db}.gps_pings_away")
+            wait_for(lambda: running.loader.store.down, 60, "the loader to see the outage")
+            most_pending = 0
+            outage_ends = time.monotonic() + OUTAGE_S
+            while time.monotonic() < outage_ends:  # memory stays bounded: one batch
+                most_pending = max(most_pending, running.loader.warehouse.pending_rows)
+                time.sleep(0.2)
+            warehouse.execute(f"RENAME TABLE {db}.gps_pings_away TO {db}.gps_pings")
+            time.sleep(LOAD_AFTER_S)
+            station.stop.set()
+            station.join(timeout=150)
+            assert station.failed == 0 and station.acked == station.sent
+            wait_for(
+                lambda: warehouse.count("gps_pings") >= station.acked + len(OFFICERS),
+                180,
+                "every acknowledged ping loaded",
+            )
+            send_alert(producer, topics, "AL-AFTER-OUTAGE")
+            [assignment] = assignments_for(kafka_bootstrap, topics, "AL-AFTER-OUTAGE")
+            wait_for(lambda: warehouse.count("alerts") >= 1, 60, "the alert loaded")
+        assert running.error is None
+    finally:
+        station.stop.set()
+        worker.stop()
+    assert most_pending <= batch_size
+    stored = warehouse.query(
+        "SELECT count() AS n, uniqExact(officer_id) AS officers FROM {db}.gps_pings "
+        "WHERE startsWith(officer_id, 'LOAD-')"
+    )[0]
+    assert int(stored["officers"]) == station.acked  # none lost
+    assert int(stored["n"]) == station.acked  # none twice, even before any merge
+    assert assignment.officer.officer_id == "OFF-A"
+    assert warehouse.count("alerts") == 1
