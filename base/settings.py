@@ -157,6 +157,20 @@ class Settings(BaseSettings):
     ack_timeout_s: float = Field(
         default=60.0, gt=0, description="An officer who does not acknowledge is released."
     )
+    positions_batch_max: int = Field(
+        default=2000,
+        ge=1,
+        le=100_000,
+        description="Most pings the positions worker handles as one batch (one produce call "
+        "per output partition, one commit): larger batches cost less per ping under a backlog.",
+    )
+    positions_linger_ms: float = Field(
+        default=10.0,
+        ge=0.0,
+        le=1000.0,
+        description="How long the positions worker's fetches and produce requests wait to fill "
+        "up: a ping's added latency, at most, against fewer requests per ping.",
+    )
     sink_batch_size: int = Field(
         default=5000, ge=1, le=1_000_000, description="Rows per insert (one part, all or none)."
     )

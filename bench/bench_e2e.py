@@ -49,7 +49,7 @@ from base.settings import Settings
 from base.topics import TopicNames
 from infra.broker import EmbeddedBroker
 from infra.topics import ensure_topics
-from streams.pipeline.apps import positions_app_id, positions_changelog
+from streams.pipeline.positions_worker import positions_app_id, positions_changelog
 from streams.pipeline.worker import POSITIONS_NICENESS, Role, WorkerProcess
 
 KAFKA_VERSION = "4.1.1"  # infra/kafka/pom.xml

@@ -3,7 +3,7 @@
 at 2 % (seed 11). Prints exact / U+FFFD / wrong % per combination.
 
     .venv/bin/python bench/sweep_textfix_margins.py --margin 5,7 --word-margin 3,4,5 \\
-        --cancelled 1,2 --lossless 6,9 --strict 8 --beam 9
+        --cancelled 1,2 --lossless 6,9 --strict 8 --beam 9 --reach 3,4,6
 """
 
 from __future__ import annotations
@@ -52,17 +52,24 @@ def main() -> None:
     parser.add_argument("--lossless", type=floats, default=[repair.LOSSLESS_INSERTED])
     parser.add_argument("--strict", type=floats, default=[repair.STRICT_MARGIN])
     parser.add_argument("--beam", type=floats, default=[repair._BEAM])
+    parser.add_argument("--reach", type=floats, default=[repair.LOSS_REACH])
     args = parser.parse_args()
     sets = held_out(args.clauses, 0.02)
     grid = itertools.product(
-        args.margin, args.word_margin, args.cancelled, args.lossless, args.strict, args.beam
+        args.margin,
+        args.word_margin,
+        args.cancelled,
+        args.lossless,
+        args.strict,
+        args.beam,
+        args.reach,
     )
-    for margin, word, cancelled, lossless, strict, beam in grid:
+    for margin, word, cancelled, lossless, strict, beam, reach in grid:
         repair.MARGIN, repair.WORD_MARGIN = margin, word
         repair.CANCELLED_INSERTED, repair.LOSSLESS_INSERTED = cancelled, lossless
-        repair.STRICT_MARGIN, repair._BEAM = strict, beam
+        repair.STRICT_MARGIN, repair._BEAM, repair.LOSS_REACH = strict, beam, int(reach)
         line = [f"margin {margin} word {word} cancelled {cancelled} lossless {lossless}"]
-        line.append(f"strict {strict} beam {beam}:")
+        line.append(f"strict {strict} beam {beam} reach {int(reach)}:")
         for name, rows in sets.items():
             score = bench.Score()
             for truth, mojibake in rows:

@@ -39,7 +39,8 @@ class KafkaSecurity:
         return ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=cafile)
 
     def kafka_python(self) -> dict[str, Any]:
-        """Keyword arguments for kafka-python's KafkaProducer, KafkaConsumer and admin client."""
+        """Keyword arguments for kafka-python's KafkaProducer, KafkaConsumer and admin client,
+        and for aiokafka's AIOKafkaConsumer and AIOKafkaProducer (the same names)."""
         if not self.secure:
             return {}
         return {

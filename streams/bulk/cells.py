@@ -24,6 +24,7 @@ class Cells:
         self.convention = options.convention
         self.instants: dict[object, Instant | InvalidEvent] = {}
         self.repairs: dict[str, str] = {}  # "" when the text needs no repair
+        self.gbk_texts: set[str] = set()  # texts `repaired` found GBK mojibake (evidence)
         self.repaired_cells: dict[bytes, bytes] = {}  # the same for UTF-8 cells
         self.folded_cells: dict[bytes, bytes] = {}  # b"" when there is nothing to fold
         # Cells repaired from GBK mojibake: a row that has one is evidence for its short fields.
@@ -96,8 +97,16 @@ class Cells:
             found = repair.text if repair.changed else ""
             if len(self.repairs) >= MEMO_SIZE:
                 self.repairs.clear()
+                self.gbk_texts.clear()
             self.repairs[value] = found
+            if repair.source_encoding == "gbk":
+                self.gbk_texts.add(value)
         return found
+
+    def short_repaired(self, value: str) -> str:
+        """A short field of a record whose other text was GBK mojibake, repaired, or "" when
+        it stays as it is."""
+        return _short_repaired_cell(value.encode()).decode()
 
     def repairs_of(self, column: Sequence[bytes]) -> dict[bytes, bytes]:
         """{cell: repaired cell} for the cells of `column` that need repair."""

@@ -28,7 +28,16 @@ from streams.bulk.parquet_files import (
     is_bytes_column,
 )
 from streams.bulk.reading import is_utf8_codec, to_utf8
-from streams.bulk.render import ChunkResult, CsvPlan, Renderer, Spec, Task, csv_plan, parquet_schema
+from streams.bulk.render import (
+    ChunkResult,
+    CsvPlan,
+    FileRange,
+    Renderer,
+    Spec,
+    Task,
+    csv_plan,
+    parquet_schema,
+)
 from streams.bulk.roles import Roles, column_roles
 from streams.text.repair import fold_fullwidth
 
@@ -273,7 +282,25 @@ def _harmonise_object(obj: dict[str, Any], spec: Spec, cells: Cells, out: Render
             out.counts.inferred += instant.inferred
         elif name not in roles.siblings:
             harmonised[name] = _harmonise_value(name, value, roles, cells, out.counts)
+    gbk = cells.gbk_texts
+    if gbk and any(isinstance(v := obj.get(name), str) and v in gbk for name in roles.text):
+        _repair_short_values(obj, harmonised, roles, cells, out.counts)
     out.obj(harmonised)
+
+
+def _repair_short_values(
+    obj: dict[str, Any], harmonised: dict[str, Any], roles: Roles, cells: Cells, counts: Counts
+) -> None:
+    """Record-level evidence, as in _repair_short_fields: another text field of this object
+    was GBK mojibake, so a short one the repair left alone ('·Ö' for 分) is repaired too."""
+    for name in roles.text:
+        value = obj.get(name)
+        if not isinstance(value, str) or value.isascii() or harmonised.get(name) != value:
+            continue
+        repaired = cells.short_repaired(value)
+        if repaired:
+            counts.text_repaired += 1
+            harmonised[name] = fold_fullwidth(repaired) if name in roles.identifiers else repaired
 
 
 def _harmonise_value(name: str, value: Any, roles: Roles, cells: Cells, counts: Counts) -> Any:
@@ -329,15 +356,28 @@ def _not_json(line: bytes, exc: Exception) -> InvalidEvent:
 
 
 def run_task(task: Task) -> ChunkResult:
+    if isinstance(task.data, FileRange):
+        task = replace(task, data=task.data.read())
     encoding = task.spec.options.encoding
     if isinstance(task.data, bytes) and task.kind != "parquet" and not is_utf8_codec(encoding):
         task = replace(task, data=to_utf8(task.data, encoding))
     with _collector_paused():
         if task.kind == "csv":
-            return _harmonise_csv(task)
-        if task.kind == "parquet":
-            return _harmonise_parquet(task)
-        return _harmonise_jsonl(task)
+            result = _harmonise_csv(task)
+        elif task.kind == "parquet":
+            result = _harmonise_parquet(task)
+        else:
+            result = _harmonise_jsonl(task)
+    return result if task.part is None else _written(result, task.part)
+
+
+def _written(result: ChunkResult, part: str) -> ChunkResult:
+    """The result with its output and rejects written to the part's files, not carried back."""
+    with open(f"{part}.out", "wb") as out:
+        out.write(result.out)
+    with open(f"{part}.rejects", "wb") as rejects:
+        rejects.write(result.rejects)
+    return ChunkResult(b"", b"", result.counts, result.rejected_at, part)
 
 
 @contextmanager

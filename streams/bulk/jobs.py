@@ -52,6 +52,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import shutil
 import signal
 import threading
 import time
@@ -85,6 +86,7 @@ from streams.bulk.outputs import (
     TopicSink,
     output_headers,
     partial_path,
+    parts_folder,
     remove_stale_partials,
 )
 from streams.bulk.parquet_files import (
@@ -105,7 +107,7 @@ from streams.bulk.reading import (
     read_header,
     record_blocks,
 )
-from streams.bulk.render import Spec, Task, parquet_schema
+from streams.bulk.render import FileRange, Spec, Task, parquet_schema
 from streams.timestd import MIN_EPOCH_MS, format_iso
 
 log = logging.getLogger(__name__)
@@ -126,8 +128,14 @@ def _execute(
             out, rejects = sinks
             with closing(ordered_map(work, summary.workers)) as results:
                 for result, (size, records) in results:
-                    out.write(result.out, _kept(records, result.rejected_at))
-                    rejects.write(result.rejects, _picked(records, result.rejected_at))
+                    if result.part is not None:
+                        # written by the worker: only files are (see _file_work)
+                        assert isinstance(out, FileSink) and isinstance(rejects, FileSink)
+                        out.append(Path(f"{result.part}.out"))
+                        rejects.append(Path(f"{result.part}.rejects"))
+                    else:
+                        out.write(result.out, _kept(records, result.rejected_at))
+                        rejects.write(result.rejects, _picked(records, result.rejected_at))
                     summary.counts.add(result.counts)
                     bar.update(size)
         except BaseException:
@@ -249,8 +257,13 @@ def harmonise_files(
         sinks: list[Callable[[], Sink]] = [_out_sink(out, spec, out_header, warehouse)]
         sinks.append(partial(FileSink, rejects, rejects_header))
         total = sum(p.stat().st_size for p in paths)
-        with _progress(total, "B", progress) as bar:
-            work = _file_work(paths, formats, spec, chunk_bytes, batch_rows)
+        # With a pool and a file output, workers read their chunks from the inputs and write
+        # their results to part files: the parent only finds record boundaries and appends.
+        parts = None
+        if summary.workers > 1 and table is None and kind != "parquet":
+            parts = parts_folder(out, os.getpid())
+        with _progress(total, "B", progress) as bar, _parts_made(parts):
+            work = _file_work(paths, formats, spec, chunk_bytes, batch_rows, parts)
             _execute(sinks, work, summary, bar)
     summary.seconds = time.monotonic() - started
     log.info(
@@ -279,13 +292,29 @@ def _out_sink(out: Path, spec: Spec, header: bytes, warehouse: Any) -> Callable[
     return open_parquet
 
 
+@contextmanager
+def _parts_made(parts: Path | None) -> Iterator[None]:
+    if parts is None:
+        yield
+        return
+    parts.mkdir(mode=0o700)
+    try:
+        yield
+    finally:
+        shutil.rmtree(parts, ignore_errors=True)
+
+
 def _file_work(
     paths: Sequence[Path],
     formats: Sequence[Format],
     spec: Spec,
     chunk_bytes: int = CHUNK_BYTES,
     batch_rows: int = BATCH_ROWS,
+    parts: Path | None = None,
 ) -> Work:
+    """The inputs' chunks; with `parts`, as byte ranges the workers read themselves, each with
+    the part files its worker writes its results to."""
+    chunks = itertools.count()
     for path, kind in zip(paths, formats, strict=True):
         if kind == "parquet":
             yield from _parquet_work(path, spec, batch_rows)
@@ -297,12 +326,18 @@ def _file_work(
                 header, carry = read_header(file, str(path), spec.options.encoding)
                 if header is None:
                     continue
-            skipped = file.tell() - len(carry)  # the header's bytes, for the progress bar
+            start = skipped = file.tell() - len(carry)  # skipped: the header, for the bar
             blocks = record_blocks(
                 file, carry, quoted=kind == "csv", name=str(path), chunk_bytes=chunk_bytes
             )
             for blob in blocks:
-                yield Task(spec, kind, header, blob), (len(blob) + skipped, None)
+                if parts is None:
+                    task = Task(spec, kind, header, blob)
+                else:
+                    data = FileRange(str(path), start, len(blob))
+                    task = Task(spec, kind, header, data, str(parts / f"{next(chunks):08d}"))
+                yield task, (len(blob) + skipped, None)
+                start += len(blob)
                 skipped = 0
 
 

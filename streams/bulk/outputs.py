@@ -7,9 +7,10 @@ import glob
 import io
 import logging
 import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 from infra.broker import pid_alive
 from streams.bulk.render import Spec
@@ -32,10 +33,14 @@ def partial_path(path: Path, pid: int) -> Path:
 
 def remove_stale_partials(path: Path) -> None:
     """Partial files of `path` whose job is gone (killed): never those of a running job."""
-    for stale in path.parent.glob(f".{glob.escape(path.name)}.partial-*"):
+    name = glob.escape(path.name)
+    for stale in [*path.parent.glob(f".{name}.partial-*"), *path.parent.glob(f".{name}.parts-*")]:
         pid = stale.name.rpartition("-")[2]
         if pid.isdigit() and not pid_alive(int(pid)):
-            stale.unlink(missing_ok=True)
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
             log.info("removed partial=%s of a job that is gone", stale)
 
 
@@ -52,6 +57,13 @@ class FileSink:
     def write(self, data: bytes, records: Sequence[Any] | None) -> None:
         self.file.write(data)
 
+    def append(self, part: Path) -> None:
+        """A part file a worker wrote, appended and removed; the kernel copies the bytes."""
+        with part.open("rb") as source:
+            self.file.flush()
+            _copy(source, self.file, part.stat().st_size)
+        part.unlink()
+
     def commit(self) -> None:
         self.file.flush()
         os.fsync(self.file.fileno())
@@ -61,6 +73,24 @@ class FileSink:
     def discard(self) -> None:
         self.file.close()
         self.temp.unlink(missing_ok=True)
+
+
+def _copy(source: IO[bytes], target: IO[bytes], size: int) -> None:
+    copy_file_range = getattr(os, "copy_file_range", None)
+    if copy_file_range is None:
+        shutil.copyfileobj(source, target)
+        return
+    while size > 0:
+        copied = copy_file_range(source.fileno(), target.fileno(), size)
+        if copied == 0:
+            raise OSError(f"{source.name}: shorter than its size")
+        size -= copied
+
+
+def parts_folder(path: Path, pid: int) -> Path:
+    """Where a job's workers write their chunks' output and rejects (beside `path`, so that the
+    parent appends them within one file system)."""
+    return path.with_name(f".{path.name}.parts-{pid}")
 
 
 class TopicSink:

@@ -35,11 +35,31 @@ class Spec:
 
 
 @dataclass(frozen=True, slots=True)
+class FileRange:
+    """Whole records of a file, `size` bytes from `start`: a worker reads them itself, so the
+    parent does not ship them through a pipe."""
+
+    path: str
+    start: int
+    size: int
+
+    def read(self) -> bytes:
+        with open(self.path, "rb") as file:
+            file.seek(self.start)
+            return file.read(self.size)
+
+
+@dataclass(frozen=True, slots=True)
 class Task:
     spec: Spec
     kind: Format
     header: tuple[str, ...] | None  # CSV: this input's columns
-    data: Any  # CSV: whole records; JSON Lines: lines, or one message each; a Parquet batch
+    # CSV: whole records (bytes or a FileRange); JSON Lines: lines (the same), or one message
+    # each; a Parquet batch
+    data: Any
+    # Where the worker writes the chunk's output and rejects (`<part>.out`, `<part>.rejects`)
+    # instead of sending them back; None: in the result.
+    part: str | None = None
 
 
 @dataclass(slots=True)
@@ -48,6 +68,7 @@ class ChunkResult:
     rejects: bytes
     counts: Counts
     rejected_at: list[int]  # indices of the rejected rows within the chunk
+    part: str | None = None  # out and rejects are in `<part>.out` and `<part>.rejects`
 
 
 class Renderer:

@@ -29,7 +29,8 @@ def simulate(
     ] = None,
     speedup: Annotated[float, typer.Option(min=0.01, help="Times real time (Kafka).")] = 10.0,
     calls_per_station_hour: Annotated[
-        float, typer.Option(min=0.0, help="Calls at the evening peak.")
+        float,
+        typer.Option("--calls-per-hour", min=0.0, help="Calls per station and hour at the peak."),
     ] = 2.0,
     malformed_share: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.002,
     picture: Annotated[
@@ -51,8 +52,17 @@ def simulate(
     if begin is not None and begin.tzinfo is None:
         fail(f"start {start!r} needs a UTC offset, e.g. 2026-11-27T18:00+08:00", 2)
     start_ms = int(begin.timestamp() * 1000) if begin is not None else None
+    conf = settings()
     if start_ms is None and out is None:
         start_ms = int(time.time()) * 1000  # the pipeline's clock is the wall clock
+        ahead_min = minutes * (1 - 1 / speedup)  # the night's clock at its end, past the wall's
+        if ahead_min * 60 > conf.event_max_ahead_s:
+            fail(
+                f"--minutes {minutes:g} at --speedup {speedup:g} ends {ahead_min:.0f} min ahead "
+                f"of the clock; the pipeline drops events over "
+                f"{conf.event_max_ahead_s / 60:.0f} min ahead (SMART_STATION_EVENT_MAX_AHEAD_S)",
+                2,
+            )
     config = NightConfig(
         seed=seed,
         stations=stations,
@@ -64,7 +74,6 @@ def simulate(
         **({"start_ms": start_ms} if start_ms is not None else {}),
     )
     night = Night.of(config)
-    conf = settings()
     if out is not None:
         from streams.ingest.stations import StationBook
         from streams.pipeline.plumbing import policy_for

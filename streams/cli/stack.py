@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -60,18 +61,69 @@ def worker(
 
 
 def demo(
-    officers: Annotated[int, typer.Option(min=1, max=100_000)] = 60,
-    alerts: Annotated[int, typer.Option(min=1, max=100_000)] = 20,
-    seed: int = 7,
+    minutes: Annotated[
+        float, typer.Option(min=0.1, help="Wall-clock minutes; the night lasts minutes x speedup.")
+    ] = 3.0,
+    speedup: Annotated[float, typer.Option(min=1.0, help="Night time per wall time.")] = 10.0,
+    stations: Annotated[int, typer.Option(min=1, max=5000, help="Police stations.")] = 18,
+    officers_per_station: Annotated[
+        int, typer.Option(min=1, max=1000, help="Officers per station (2/3 patrol).")
+    ] = 30,
+    calls_per_station_hour: Annotated[
+        float,
+        typer.Option("--calls-per-hour", min=0.0, help="Calls per station and hour at the peak."),
+    ] = 6.0,
+    seed: Annotated[
+        int | None, typer.Option(help="Replay a night by its seed (default: a new one).")
+    ] = None,
+    picture: Annotated[
+        Path | None, typer.Option(help="Picture of the night here (default: state/nights).")
+    ] = None,
+    plain: Annotated[bool, typer.Option("--plain", help="Progress lines, no live view.")] = False,
 ) -> None:
-    """Run the whole pipeline on simulated officers and alerts, then summarise."""
-    from streams.sim.demo import run_demo
+    """Watch a simulated night run through the whole pipeline, then its report."""
+    import signal
+    import sys
 
-    summary = run_demo(settings(), officers=officers, alerts=alerts, seed=seed, echo=typer.echo)
-    for line in summary.lines():
-        typer.echo(line)
-    if not summary.assignments:
-        fail("no assignment was produced")
+    from base.errors import ConfigError
+    from streams.sim.demo import DemoOptions, run_demo
+
+    signal.signal(signal.SIGTERM, _interrupt)  # stop what it started, as Ctrl-C does
+    options = DemoOptions(
+        minutes=minutes,
+        speedup=speedup,
+        stations=stations,
+        officers_per_station=officers_per_station,
+        calls_per_station_hour=calls_per_station_hour,
+        seed=seed,
+        picture=picture,
+        live=not plain and sys.stdout.isatty(),
+    )
+    try:
+        outcome = run_demo(settings(), options, echo=typer.echo)
+    except ConfigError as exc:
+        fail(str(exc), 2)
+        return
+    if outcome.stopped or outcome.report is None:
+        typer.echo(f"stopped after {outcome.wall_s:.0f}s; everything it started is stopped")
+        raise typer.Exit(130)
+    typer.echo(f"night {outcome.run_id} (seed {outcome.seed}), {outcome.wall_s:.0f}s wall:")
+    for line in outcome.report.lines():
+        typer.echo(f"  {line}")
+    if outcome.picture is not None:
+        typer.echo(f"picture: {outcome.picture[0]} and {outcome.picture[1]}")
+    typer.echo(
+        f"warehouse database {outcome.database}: SMART_STATION_WAREHOUSE_DATABASE="
+        f"{outcome.database} smart-station sql"
+    )
+    if outcome.report.unaccounted:
+        for problem in outcome.report.unaccounted:
+            typer.echo(f"mismatch: {problem}", err=True)
+        fail(f"{len(outcome.report.unaccounted)} mismatches between the report and the night")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def show_settings() -> None:

@@ -11,7 +11,7 @@ where they are, at a fraction of the changelog traffic."""
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Iterable, MutableMapping
 from typing import Any
 
 from schemas.events import GpsPing, OfficerPosition
@@ -47,10 +47,26 @@ class PositionKeeper:
         self.written = written
         self.interval_ms = interval_ms
         self.latest: dict[str, OfficerPosition] = {}
+        # officer -> (the stored value, it read): each stored value is read once, not per ping
+        self._read: dict[str, tuple[Any, OfficerPosition]] = {}
 
     def _written(self, officer_id: str) -> OfficerPosition | None:
         stored = self.written.get(officer_id)
-        return None if stored is None else OfficerPosition.model_validate(stored)
+        if stored is None:
+            return None
+        cached = self._read.get(officer_id)
+        if cached is not None and cached[0] is stored:
+            return cached[1]
+        position = OfficerPosition.model_validate(stored)
+        self._read[officer_id] = (stored, position)
+        return position
+
+    def forget(self, officer_ids: Iterable[str]) -> None:
+        """Drop what is kept of officers whose partitions went to another worker."""
+        for officer_id in officer_ids:
+            self.latest.pop(officer_id, None)
+            self._read.pop(officer_id, None)
+            self.written.pop(officer_id, None)
 
     def on_ping(self, ping: GpsPing) -> OfficerPosition | None:
         """Fold in `ping`; returns the position when it was written (replicated), else None."""
@@ -64,7 +80,9 @@ class PositionKeeper:
             self.latest[officer_id] = moved
             return None
         self.latest.pop(officer_id, None)
-        self.written[officer_id] = moved.model_dump(mode="json")
+        stored = moved.model_dump(mode="json")
+        self.written[officer_id] = stored
+        self._read[officer_id] = (stored, moved)
         return moved
 
 

@@ -26,20 +26,29 @@ from streams.ingest.fields import (
 )
 from streams.ingest.stations import StationBook
 from streams.text.repair import fold_fullwidth
+from streams.timestd.instant import Instant
 
 OFFICER_NAMES = ("officer_id", "officerId", "officer", "badge", "police_id", "警号")
 EVENT_ID_NAMES = ("event_id", "id", "ping_id", "msg_id")
 
 
 def ping_from_raw(
-    raw: RawEvent, *, stations: StationBook, resolution: int, reference_ms: int, ingest_ms: int
+    raw: RawEvent,
+    *,
+    stations: StationBook,
+    resolution: int,
+    reference_ms: int,
+    ingest_ms: int,
+    instant: Instant | None = None,
 ) -> GpsPing:
-    """Validate and normalise one raw ping. Raises InvalidEvent."""
+    """Validate and normalise one raw ping. Raises InvalidEvent. `instant`: its time as a batch
+    read it column-wise (streams/pipeline/ping_batches.py), else it is read here."""
     officer_id = fold_fullwidth(required_text(raw, OFFICER_NAMES))
     lat = required_float(raw, LAT_NAMES, -90.0, 90.0)
     lon = required_float(raw, LON_NAMES, -180.0, 180.0)
     station_id = optional_text(raw, STATION_NAMES)
-    instant = stations.parse_time(first_present(raw, TIME_NAMES), station_id, reference_ms)
+    if instant is None:
+        instant = stations.parse_time(first_present(raw, TIME_NAMES), station_id, reference_ms)
     event_id = optional_text(raw, EVENT_ID_NAMES) or f"{officer_id}@{instant.utc_ms}"
     accuracy = first_present(raw, ("accuracy_m", "accuracy", "acc"))
     return GpsPing(

@@ -1,9 +1,10 @@
-"""The topology, top-down: topics -> agents -> tables -> topics, as two Faust apps (two consumer
-groups, run as separate processes):
+"""The topology, top-down: topics -> agents -> tables -> topics, in two consumer groups run as
+separate processes:
 
-- the positions app (`build_positions_app`): raw GPS pings -> normalised pings -> the
-  `positions` table (streams/dispatch/positions.py). Pings are the bulk of the traffic; on their
-  own worker they never hold up a dispatch, and each kind scales out on its own.
+- the positions worker (streams/pipeline/positions_worker.py, batched, no Faust agent): raw GPS
+  pings -> normalised pings -> the `positions` table (streams/dispatch/positions.py). Pings are
+  the bulk of the traffic; on their own worker they never hold up a dispatch, and each kind
+  scales out on its own.
 - the dispatch app (`build_dispatch_app`): alerts, status changes, cameras, claims, backup
   requests and ticks -> the handlers in streams/dispatch/handlers.py -> assignments. It mirrors
   the positions table (read only) into its OfficerView.
@@ -25,9 +26,8 @@ from faust.types import TP
 
 from base.settings import Settings
 from infra.kafka_security import PLAINTEXT, KafkaSecurity
-from schemas.events import AlertCall, GpsPing, Tick
+from schemas.events import AlertCall, Tick
 from streams.dispatch.handlers import Dispatcher, Outbound
-from streams.dispatch.positions import PositionKeeper
 from streams.dispatch.routing import (
     INBOXES,
     INGEST_BY_RAW,
@@ -47,6 +47,11 @@ from streams.pipeline.plumbing import (
     skew_for,
     to_json,
 )
+from streams.pipeline.positions_worker import (
+    POSITIONS_APP_SUFFIX,
+    POSITIONS_TABLE,
+    positions_changelog,
+)
 from streams.pipeline.table_writes import MirroredTable, TableWrites
 
 log = logging.getLogger(__name__)
@@ -54,86 +59,11 @@ log = logging.getLogger(__name__)
 TICK_INTERVAL_S = 1.0
 
 
-POSITIONS_APP_SUFFIX = "positions"
-POSITIONS_TABLE = "officers"  # the positions app's table
-# The dispatch app's read-only mirror of it. Faust names a changelog `<app id>-<table>-changelog`
-# and its assignor only knows global tables by that name (a custom changelog topic breaks the
-# assignment), so the mirror is named to land on the positions app's changelog.
+# The dispatch app's read-only mirror of the positions table (streams/pipeline/positions_worker.py).
+# Faust names a changelog `<app id>-<table>-changelog` and its assignor only knows global tables
+# by that name (a custom changelog topic breaks the assignment), so the mirror is named to land
+# on the positions worker's changelog.
 POSITIONS_MIRROR = f"{POSITIONS_APP_SUFFIX}-{POSITIONS_TABLE}"
-
-
-# Each produce request is a socket write that costs the worker and the broker far more than a
-# ping's own handling (half the positions worker's CPU at 2,000 pings/s with no linger): pings
-# wait up to 10 ms to share one. Dispatch sends at once.
-POSITIONS_LINGER_S = 0.010
-# Likewise for fetches: up to the long-poll (20 ms) for ~100 raw pings per fetch.
-POSITIONS_FETCH_MIN_BYTES = 16 << 10
-
-
-def positions_app_id(settings: Settings) -> str:
-    return f"{settings.app_id}-{POSITIONS_APP_SUFFIX}"
-
-
-def positions_changelog(settings: Settings) -> str:
-    """The positions table's changelog, which every dispatch worker mirrors."""
-    return f"{positions_app_id(settings)}-{POSITIONS_TABLE}-changelog"
-
-
-def build_positions_app(
-    settings: Settings,
-    bootstrap: str,
-    *,
-    raw_ping_partitions: int | None = None,
-    security: KafkaSecurity = PLAINTEXT,
-) -> faust.App:
-    """Pings -> normalised pings -> the positions table. `raw_ping_partitions`: when the raw
-    ping topic has as many partitions as the officer topics, Faust co-assigns its partition p
-    with theirs, so a ping its producer keyed by officer id is applied where it is normalised
-    (one hop instead of two)."""
-    app = new_app(
-        positions_app_id(settings),
-        settings,
-        bootstrap,
-        producer_linger_s=POSITIONS_LINGER_S,
-        security=security,
-    )
-    app.fetch_min_bytes = POSITIONS_FETCH_MIN_BYTES
-    plumbing = Plumbing(app, settings)
-    names, partitions = plumbing.names, settings.topic_partitions
-    gps_by_officer = plumbing.raw_topic(names.gps_by_officer)
-    keeper = PositionKeeper(
-        app.Table(POSITIONS_TABLE, partitions=partitions),
-        policy_for(settings).position_write_interval_ms,
-    )
-    pings_copartitioned = raw_ping_partitions == partitions
-
-    async def route_ping(event: faust.types.EventT, ping: GpsPing, value: bytes) -> None:
-        if plumbing.arrived_where_owned(event, ping.officer_id, pings_copartitioned):
-            keeper.on_ping(ping)
-        else:
-            await gps_by_officer.send(key=ping.officer_id.encode(), value=value)
-
-    pings = INGEST_BY_RAW["gps_raw"]
-    plumbing.normaliser(
-        plumbing.raw_topic(names.gps_raw),
-        plumbing.raw_topic(names.gps),
-        bounded(pings.parse, skew_for(settings)),
-        pings.key_field,
-        then=route_ping,
-    )
-
-    def position_side(event: faust.types.EventT) -> list[Outbound]:
-        keeper.on_ping(GpsPing.model_validate_json(event.message.value or b""))
-        return []
-
-    async def nothing_to_send(out: list[Outbound], partition: int) -> None:
-        assert not out
-
-    @app.agent(gps_by_officer, name="officer-positions")
-    async def positions_partition(stream: faust.StreamT) -> None:
-        await plumbing.run_guarded(stream, position_side, nothing_to_send)
-
-    return app
 
 
 def build_dispatch_app(

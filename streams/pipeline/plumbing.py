@@ -9,7 +9,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import faust
 import orjson
@@ -217,8 +217,23 @@ class Plumbing:
 DeadLetterRecord = tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]
 
 
+class SourceMessage(Protocol):
+    """What a dead letter keeps of a consumed record: a Faust message or an aiokafka record."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+
+
 def dead_letter_record(
-    message: faust.types.tuples.Message,
+    message: SourceMessage,
     error: InvalidEvent,
     stations: StationBook,
     max_request_bytes: int,
@@ -252,7 +267,7 @@ def _record_bytes(key: bytes | None, value: bytes | None, headers: list[tuple[st
 
 
 def dead_letter_headers(
-    message: faust.types.tuples.Message,
+    message: SourceMessage,
     error: InvalidEvent,
     stations: StationBook,
     *,

@@ -27,7 +27,8 @@ from infra.folders import (
 )
 from infra.kafka_security import KafkaSecurity
 from infra.topics import check_partitions, ensure_topics, partition_count
-from streams.pipeline.apps import build_dispatch_app, build_positions_app
+from streams.pipeline.apps import build_dispatch_app
+from streams.pipeline.positions_worker import positions_changelog, run_positions_worker
 from streams.pipeline.stack import bootstrap_for, kafka_security, prepare_topics
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -52,13 +53,26 @@ def run_worker(settings: Settings, role: Role = Role.ALL) -> None:
     keep_state_private()  # Faust's data folders and the logs of the worker's children
     ensure_writable_folder(settings.state_dir / "faust", "state folder")
     if role is Role.POSITIONS:
-        app = build_positions_app(
-            settings,
+        ensure_topics(
             bootstrap,
-            raw_ping_partitions=partition_count(bootstrap, names.gps_raw, security=security),
+            [positions_changelog(settings)],
+            settings.topic_partitions,
+            config={"cleanup.policy": "compact"},
             security=security,
         )
-        _run(app, settings, bootstrap, security)
+        check_partitions(
+            bootstrap,
+            [*copartitioned(names), positions_changelog(settings)],
+            settings.topic_partitions,
+            security=security,
+        )
+        logging.getLogger().setLevel(_log_level(settings.log_level))
+        run_positions_worker(
+            settings,
+            bootstrap,
+            partition_count(bootstrap, names.gps_raw, security=security),
+            security=security,
+        )
         return
     positions = None
     if role is Role.ALL:
@@ -77,6 +91,11 @@ def run_worker(settings: Settings, role: Role = Role.ALL) -> None:
     finally:
         if positions is not None:
             positions.stop()
+
+
+def _log_level(name: str) -> int:
+    level = getattr(logging, name.upper().replace("CRIT", "CRITICAL").replace("WARN", "WARNING"))
+    return level if isinstance(level, int) else logging.WARNING
 
 
 class PipelineWorker(faust.Worker):

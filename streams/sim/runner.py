@@ -40,6 +40,7 @@ class RunResult:
     records: int = 0
     assignments_heard: int = 0
     wall_s: float = 0.0
+    started_ms: int = 0  # wall clock when the night's start was due (Kafka)
 
 
 def record_line(record: Record) -> bytes:
@@ -137,6 +138,7 @@ def run_to_kafka(
     feed.ready.wait(timeout=30)
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, **security.kafka_python())
     wall0, sim0 = time.time(), night.config.start_ms
+    result.started_ms = int(wall0 * 1000)
     try:
         for record in night.records():
             due = wall0 + (record.at_ms - sim0) / 1000 / speedup

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain
 
-from streams.text.model import char_model, word_model
+from streams.text.model import _PUNCTUATION, _is_hanzi, _other_cost, char_model, word_model
 
 REPLACEMENT = "\ufffd"
 
@@ -132,7 +132,7 @@ LOSSLESS_INSERTED = 6.0
 STRICT_MARGIN = 8.0
 # A strict reading is weighed this many characters either side of a remarkable character.
 _WINDOW = 4
-CANCELLED_INSERTED = 1.0
+CANCELLED_INSERTED = 0.5
 
 
 def _glued_question_mark(tokens: list[int], i: int) -> float:
@@ -144,10 +144,6 @@ def _glued_question_mark(tokens: list[int], i: int) -> float:
 
 
 _Edge = tuple[int, str, float]  # (next position, character, cost of the assumptions)
-# The character model's costs, {previous character: {character: cost}}, kept across runs: the
-# same pairs recur in every value (two levels: a concatenated key would be hashed anew each time).
-_STEP_COSTS: dict[str, dict[str, float]] = {}
-_STEP_COSTS_SIZE = 1 << 16  # previous characters
 
 
 @lru_cache(maxsize=4096)
@@ -197,10 +193,20 @@ def _restoring_edges(b: int, i: int, inserted: float) -> list[_Edge]:
     edges: list[_Edge] = [(i + 1, REPLACEMENT, _LONE)]
     if b == _UNKNOWN:
         return edges
+    edges.extend((i + 1, char, inserted) for char in _restorations(b))
+    return edges
+
+
+@lru_cache(maxsize=256)
+def _restorations(b: int) -> tuple[str, ...]:
+    """The characters `b` is half of when the other byte was dropped, but only those the
+    character model has seen: a restoration costs _INSERTED plus what the model says of the
+    character, and one it never saw (most of the twelve or so, GBK extension characters) costs
+    nearly _LONE, so it would only ever stand where a mark stands."""
     candidates = _pair_candidates((b,), _DROPPABLE) if _is_lead(b) else ()
     candidates += _pair_candidates(_DROPPABLE, (b,))
-    edges.extend((i + 1, char, inserted) for char in candidates)
-    return edges
+    seen = char_model().unigram
+    return tuple(c for c in candidates if c in seen or not _is_hanzi(c))
 
 
 class _Lattice:
@@ -208,58 +214,74 @@ class _Lattice:
     (Viterbi over (position, last character)), and for each of its characters the readings that
     differ there and come within MARGIN of it, which the word model then weighs."""
 
-    def __init__(self, tokens: list[int], inserted: Sequence[float]) -> None:
+    def __init__(
+        self, tokens: list[int], inserted: Sequence[float], left: str = "", right: str = ""
+    ) -> None:
+        # left, right: the text around the tokens, as read (a few characters), for the models
+        self.left, self.right = left, right
         self.n = len(tokens)
         self.edges = [_edges_at(tokens, i, inserted) for i in range(self.n)]
-        self.model = char_model().cost
-        self.costs = _STEP_COSTS
         # forward[j][c]: the best cost of reading tokens[:j] ending in c, and its last step;
         # backward[i][c]: the best cost of reading tokens[i:] after a c, and its first step.
         self.forward: list[dict[str, tuple[float, tuple[str, int, _Edge] | None]]] = [
             {} for _ in range(self.n + 1)
         ]
         self.backward: list[dict[str, tuple[float, _Edge | None]]] = [{} for _ in range(self.n + 1)]
+        # steps[i]: for each reading kept at i, its character, its cost so far, and the cost of
+        # each of edges[i] after it (computed once, read again backward and when marking).
+        self.steps: list[list[tuple[str, float, list[float]]]] = [[] for _ in range(self.n)]
 
-    def step(self, prev: str, edge: _Edge) -> float:
-        char = edge[1]
-        if char == REPLACEMENT:
-            return edge[2]
-        row = self.costs.get(prev)
-        if row is None:
-            if len(self.costs) >= _STEP_COSTS_SIZE:
-                self.costs.clear()
-            row = self.costs[prev] = {}
-        cost = row.get(char)
-        if cost is None:
-            cost = row[char] = self.model(prev, char)
-        return edge[2] + cost
-
-    def run(self) -> tuple[str, float]:
-        """The marked reading, and what the word model and the byte assumptions say of it."""
-        forward, backward = self.forward, self.backward
-        forward[0][""] = (0.0, None)
+    def _forward(self) -> None:
+        forward, model = self.forward, char_model()
+        forward[0][self.left[-1:]] = (0.0, None)
         for i in range(self.n):
             # Readings far behind the best so far cannot catch up: pruned (a beam).
             cutoff = min(total for total, _ in forward[i].values()) + _BEAM
-            forward[i] = {c: state for c, state in forward[i].items() if state[0] <= cutoff}
-            for prev, (before, _) in forward[i].items():
-                for edge in self.edges[i]:
-                    total = before + self.step(prev, edge)
-                    found = forward[edge[0]].get(edge[1])
+            forward[i] = kept = {c: state for c, state in forward[i].items() if state[0] <= cutoff}
+            edges, steps = self.edges[i], self.steps[i]
+            for prev, (before, _) in kept.items():
+                # model.cost(prev, char), inlined: the lattice's innermost loop
+                row = model.rows.get(prev)
+                fallback = model.alone if row is None else model.unseen_pair
+                row = row or {}
+                costs: list[float] = []
+                for edge in edges:
+                    end, char, assumed = edge
+                    if char == REPLACEMENT:
+                        cost = assumed
+                    else:
+                        known = row.get(char)
+                        if known is None:
+                            known = fallback.get(char)
+                        cost = (_other_cost(char) if known is None else known) + assumed
+                    costs.append(cost)
+                    total = before + cost
+                    found = forward[end].get(char)
                     if found is None or total < found[0]:
-                        forward[edge[0]][edge[1]] = (total, (prev, i, edge))
+                        forward[end][char] = (total, (prev, i, edge))
+                steps.append((prev, before, costs))
+
+    def run(self) -> tuple[str, float]:
+        """The marked reading, and what the word model and the byte assumptions say of it."""
+        self._forward()
+        forward, backward = self.forward, self.backward
         if not forward[self.n]:
             return "", math.inf
-        backward[self.n] = dict.fromkeys(forward[self.n], (0.0, None))
+        model, following = char_model().cost, self.right[:1]
+        backward[self.n] = {
+            c: (model(c, following) if following and c != REPLACEMENT else 0.0, None)
+            for c in forward[self.n]
+        }
         for i in range(self.n - 1, -1, -1):
-            for prev in forward[i]:
-                options = [
-                    (self.step(prev, e) + backward[e[0]][e[1]][0], e)
-                    for e in self.edges[i]
-                    if e[1] in backward[e[0]]
-                ]
-                if options:
-                    backward[i][prev] = min(options, key=lambda o: o[0])
+            edges, found = self.edges[i], backward[i]
+            for prev, _, costs in self.steps[i]:
+                best: tuple[float, _Edge | None] | None = None
+                for edge, cost in zip(edges, costs, strict=True):
+                    after = backward[edge[0]].get(edge[1])
+                    if after is not None and (best is None or cost + after[0] < best[0]):
+                        best = (cost + after[0], edge)
+                if best is not None:
+                    found[prev] = best
         return self._marked()
 
     def _before(self, at: int, char: str) -> list[tuple[int, _Edge]]:
@@ -280,21 +302,20 @@ class _Lattice:
         """The readings within MARGIN of the best (each the best through one close edge) are
         weighed by the word model; the one it likes best is kept where every other reading
         that differs there costs WORD_MARGIN more, else U+FFFD."""
-        ends = self.forward[self.n]
-        last = min(ends, key=lambda c: ends[c][0])
-        best = ends[last][0]
+        ends, tails = self.forward[self.n], self.backward[self.n]
+        last = min(ends, key=lambda c: ends[c][0] + tails[c][0])
+        best = ends[last][0] + tails[last][0]
         paths = {tuple(self._before(self.n, last))}
         for i in range(self.n):
-            for prev, (before, _) in self.forward[i].items():
-                for edge in self.edges[i]:
-                    after = self.backward[edge[0]].get(edge[1])
-                    if (
-                        after is not None
-                        and before + self.step(prev, edge) + after[0] < best + MARGIN
-                    ):
+            edges, backward = self.edges[i], self.backward
+            for prev, before, steps in self.steps[i]:
+                for edge, cost in zip(edges, steps, strict=True):
+                    after = backward[edge[0]].get(edge[1])
+                    if after is not None and before + cost + after[0] < best + MARGIN:
                         paths.add(self._through(i, prev, edge))
         words = word_model().cost
-        costs = {path: words(_text(path)) + _assumed(path) for path in paths}
+        left, right = self.left, self.right
+        costs = {path: words(left + _text(path) + right) + _assumed(path) for path in paths}
         kept = min(costs, key=costs.__getitem__)
         rivals = [(path, _reads(path), cost) for path, cost in costs.items() if path != kept]
         out = []
@@ -338,7 +359,7 @@ def _decode_gbk(tokens: list[int], strict: str) -> str:
     word model reads the best other reading STRICT_MARGIN better, or it bears the sign of two
     cancelled drops, of a byte that became '?', or of one lost byte hidden by an ASCII byte."""
     if not strict:
-        return _Lattice(tokens, [_INSERTED] * len(tokens)).run()[0]
+        return _decode_lossy(tokens)
     doubtful = _doubled(strict)
     inserted: list[float] = []
     for k, char in enumerate(strict):
@@ -348,6 +369,129 @@ def _decode_gbk(tokens: list[int], strict: str) -> str:
     if decoded == strict or doubtful or "?" in strict or any(map(_ascii_trail, strict)):
         return decoded  # signs of loss: two cancelled drops, a '?' for a byte, an ASCII trail
     return strict if word_model().cost(strict) - cost < STRICT_MARGIN else decoded
+
+
+def _decode_lossy(tokens: list[int]) -> str:
+    """A run that does not read strictly, weighed only where its bytes can have been lost. Read
+    two bytes a character from its start, it is right up to its first lost byte and misread
+    after it, where a character that is not common soon comes: the first such character is at
+    or after the first loss. Read from its end, the run is right back to its last lost byte:
+    the last odd character read so is at or before the last loss. With one loss and no rare
+    character of its own, the loss lies between the two; LOSS_REACH characters either side
+    cover the rest (a rare character of the text's own, or more than one loss). Before and
+    after that band the run stands as read."""
+    inserted = _inserted_costs(tokens)
+    starts, first_odd = _read_from_start(tokens)
+    ends, last_odd = _read_from_end(tokens)
+    reach = 2 * LOSS_REACH
+    lo = max((k for k in starts if k <= min(first_odd, last_odd) - reach), default=0)
+    hi = min((k for k in ends if k >= max(first_odd, last_odd) + reach), default=len(tokens))
+    if lo == 0 and hi == len(tokens):
+        return _Lattice(tokens, inserted).run()[0]
+    table = _gbk()
+    before, after = _read(tokens[:lo], table), _read(tokens[hi:], table)
+    context = _CONTEXT
+    window = _Lattice(tokens[lo:hi], inserted[lo:hi], before[-context:], after[:context])
+    return before + window.run()[0] + after
+
+
+_CONTEXT = 4  # characters either side of a weighed window that the models read with it
+
+
+# How many characters a misread stretch (after a lost byte) can run on before one of them is not
+# a common character: each is one by chance about 4 times in 10. Swept on held-out clauses.
+LOSS_REACH = 6
+
+
+def _read(tokens: list[int], table: dict[int, tuple[str, int]]) -> str:
+    """Tokens that `_read_from_start` or `_read_from_end` read as whole characters."""
+    out, i = [], 0
+    while i < len(tokens):
+        b = tokens[i]
+        if b >= 0x80 and i + 1 < len(tokens) and b << 8 | tokens[i + 1] in table:
+            out.append(table[b << 8 | tokens[i + 1]][0])
+            i += 2
+        else:
+            out.append(chr(b) if 0 <= b < 0x80 else REPLACEMENT)
+            i += 1
+    return "".join(out)
+
+
+def _is_odd(b: int, code: int | None, table: dict[int, tuple[str, int]]) -> bool:
+    """Whether a token (code: the character it starts, None for one byte alone) reads as
+    something a misread stretch makes: a lone byte, a '?', a character that is not common, or
+    one that two characters less their soft hyphens make."""
+    if code is None:
+        return b == _QUESTION or not 0 <= b < 0x80
+    char, tier = table[code]
+    if tier != _COMMON or char in _cancelled():  # '　' may be '……' less two soft hyphens
+        return True
+    # the symbols of the common rows that running text rarely has ('∈'), not its punctuation
+    return not _is_hanzi(char) and char not in _PUNCTUATION and not "\uff10" <= char <= "\uff5a"
+
+
+def _read_from_start(tokens: list[int]) -> tuple[list[int], int]:
+    """Where each character starts, read from the run's start, and where the first odd one
+    starts (len(tokens) when none is)."""
+    table, starts, first_odd, i = _gbk(), [], len(tokens), 0
+    while i < len(tokens):
+        starts.append(i)
+        b = tokens[i]
+        code = b << 8 | tokens[i + 1] if b >= 0x80 and i + 1 < len(tokens) else None
+        if code is not None and code not in table:
+            code = None
+        if first_odd == len(tokens) and _is_odd(b, code, table):
+            first_odd = i
+        i += 1 if code is None else 2
+    return starts, first_odd
+
+
+def _read_from_end(tokens: list[int]) -> tuple[list[int], int]:
+    """Where each character ends, read from the run's end, and where the last odd one ends
+    (0 when none is). An ASCII byte is read as itself: were it a trail byte, its lead would
+    pair with the byte before it, and the misread stretch shows."""
+    table, ends, last_odd, j = _gbk(), [], 0, len(tokens)
+    while j > 0:
+        ends.append(j)
+        b = tokens[j - 1]
+        lead = tokens[j - 2] if j >= 2 and b >= 0x80 else -1  # ASCII is read as itself
+        code = lead << 8 | b if lead >= 0x80 and lead << 8 | b in table else None
+        start = j - (1 if code is None else 2)
+        if last_odd == 0 and _is_odd(b if code is None else lead, code, table):
+            last_odd = j
+        j = start
+    return ends, last_odd
+
+
+def _inserted_costs(tokens: list[int]) -> list[float]:
+    """What restoring a dropped byte costs at each token of a run that does not read strictly:
+    _INSERTED, but CANCELLED_INSERTED over two equal bytes that two characters with their soft
+    hyphens dropped make ('¡¡' for '……' A1AD A1AD), as in a run that reads strictly. The
+    run is read two bytes a character from its start, so that the trail byte of one character
+    and the lead byte of the next ('此孙' B4CB CBEF) are not taken for such a pair."""
+    doubled, table = _doubled_leads(), _gbk()
+    inserted = [_INSERTED] * len(tokens)
+    i = 0
+    while i < len(tokens) - 1:
+        b = tokens[i]
+        if b < 0x80 or b << 8 | tokens[i + 1] not in table:
+            i += 1
+            continue
+        if b == tokens[i + 1] and b in doubled:
+            inserted[i] = inserted[i + 1] = CANCELLED_INSERTED
+        i += 2
+    return inserted
+
+
+@lru_cache(maxsize=1)
+def _doubled_leads() -> frozenset[int]:
+    """Bytes X for which X X and X AD are both characters."""
+    table = _gbk()
+    return frozenset(
+        lead
+        for lead in range(0x81, 0xFF)
+        if lead << 8 | lead in table and lead << 8 | 0xAD in table
+    )
 
 
 def _ascii_trail(char: str) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import signal
 import subprocess
 import sys
@@ -221,13 +222,26 @@ def test_csv_and_jsonl_inputs_into_one_jsonl(tmp_path: Path) -> None:
     assert summary.counts.text_repaired == 5
 
 
-def test_a_failed_job_leaves_neither_output_nor_partial_files(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_failed_job_leaves_neither_output_nor_partial_files(tmp_path: Path, workers: int) -> None:
     broken = unreadable_csv(tmp_path / "unreadable")
     out = tmp_path / "out" / "out.csv"
     out.parent.mkdir()
     with pytest.raises(HarmoniseError, match="unreadable CSV"):
-        harmonise_files([ALERTS_CSV, broken], out, workers=1)
-    assert sorted(p.name for p in out.parent.iterdir()) == []
+        harmonise_files([ALERTS_CSV, broken], out, workers=workers)
+    assert sorted(p.name for p in out.parent.iterdir()) == []  # no part files either
+
+
+def test_workers_write_part_files_that_end_up_in_the_output_in_order(tmp_path: Path) -> None:
+    one = harmonise_files([ALERTS_CSV, ALERTS_JSONL], tmp_path / "one.jsonl", workers=1)
+    two = harmonise_files(
+        [ALERTS_CSV, ALERTS_JSONL], tmp_path / "two.jsonl", workers=2, chunk_bytes=200
+    )
+    assert one.counts.rows_in == two.counts.rows_in
+    assert (tmp_path / "one.jsonl").read_bytes() == (tmp_path / "two.jsonl").read_bytes()
+    one_rejects = (tmp_path / "one.rejects.jsonl").read_bytes()
+    assert one_rejects == (tmp_path / "two.rejects.jsonl").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
 @pytest.fixture(scope="module")
@@ -653,4 +667,35 @@ def test_a_short_field_is_repaired_on_the_evidence_of_its_row(tmp_path: Path) ->
         ("江北区公安分局", "·Ö"),
         ("渝中区解放碑", "café"),
     ]
+    assert summary.counts.text_repaired == 3
+
+
+def test_a_short_field_of_a_json_object_is_repaired_on_the_evidence_of_its_object(
+    tmp_path: Path,
+) -> None:
+    # Regression: JSON Lines inputs repaired each value alone, so '·Ö' stayed mojibake beside
+    # an address that was GBK mojibake (CSV and Parquet repaired it on its row's evidence).
+    def gbk_as_latin1(text: str) -> str:
+        return text.encode("gbk").decode("latin-1")
+
+    objects = [
+        {"alert_id": "A1", "reported_at": "2022-10-15 15:04", "address": "江北区公安分局"},
+        {"alert_id": "A2", "reported_at": "2022-10-15 15:05", "address": "江北区公安分局"},
+        {"alert_id": "A3", "reported_at": "2022-10-15 15:06", "address": "渝中区解放碑"},
+    ]
+    objects[0] |= {"address": gbk_as_latin1(objects[0]["address"]), "unit": "·Ö", "n": [1]}
+    objects[1] |= {"unit": "·Ö"}
+    objects[2] |= {"address": gbk_as_latin1(objects[2]["address"]), "unit": "café"}
+    source = tmp_path / "short.jsonl"
+    source.write_text("".join(json.dumps(o, ensure_ascii=False) + "\n" for o in objects))
+    out = tmp_path / "short.out.jsonl"
+    summary = harmonise_files([source], out, workers=1)
+
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [(r["address"], r["unit"]) for r in rows] == [
+        ("江北区公安分局", "分"),
+        ("江北区公安分局", "·Ö"),
+        ("渝中区解放碑", "café"),
+    ]
+    assert rows[0]["n"] == [1]
     assert summary.counts.text_repaired == 3

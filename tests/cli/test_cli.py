@@ -3,7 +3,7 @@ errors (one line, non-zero exit), and the demo end to end."""
 
 from __future__ import annotations
 
-import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -116,19 +116,75 @@ def test_bad_environment_setting_is_reported_by_name(tmp_path: Path) -> None:
 
 def test_demo_runs_end_to_end_on_its_own_embedded_stack(tmp_path: Path) -> None:
     state = tmp_path / "state"
-    result = run_cli(
-        "--state-dir", str(state), "demo", "--officers", "40", "--alerts", "8", timeout=300
-    )
+    short = ("--minutes", "0.3", "--speedup", "20", "--stations", "2")
+    night = (*short, "--officers-per-station", "6", "--calls-per-hour", "60")
+    result = run_cli("--state-dir", str(state), "demo", *night, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "dispatch:" in result.stdout and "warehouse rows:" in result.stdout
-    dispatch_line = next(
-        line for line in result.stdout.splitlines() if line.startswith("dispatch:")
-    )
-    covered = int(dispatch_line.split("covering ")[1].split(" alerts")[0])
-    waiting = int(dispatch_line.split("; ")[1].split(" waiting")[0])
-    assert covered + waiting == 8 and covered >= 6
+    report = next(line for line in result.stdout.splitlines() if line.startswith("  alerts "))
+    alerts = int(report.split()[1].rstrip(":"))
+    assigned = int(report.split(": ")[1].split(" assigned")[0])
+    assert alerts >= 1 and assigned >= 1, result.stdout
+    assert "mismatch" not in result.stderr
     assert not (state / "kafka" / "broker.pid").exists(), "the demo stops the broker it started"
-    assert os.path.isdir(state / "warehouse")
+    assert len(list((state / "nights").glob("*.png"))) == 1
+
+
+def descendants(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        for child in (task / "children").read_text().split():
+            found |= {int(child)} | descendants(int(child))
+    return found
+
+
+def test_ctrl_c_stops_the_demo_and_everything_it_started(
+    tmp_path: Path, kafka_bootstrap: str
+) -> None:
+    env = {
+        **env_without_settings(),
+        "SMART_STATION_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "SMART_STATION_TOPIC_PREFIX": f"ctrl-c-{tmp_path.name}.",
+    }
+    night = ("--minutes", "5", "--stations", "2", "--officers-per-station", "4", "--plain")
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "--state-dir", str(tmp_path), "demo", *night],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    said = []
+    try:
+        assert demo.stdout is not None
+        for line in demo.stdout:
+            said.append(line)
+            if "the night starts" in line:
+                break
+        started = descendants(demo.pid)
+        assert started, "".join(said)  # the workers
+        demo.send_signal(signal.SIGINT)
+        rest, _ = demo.communicate(timeout=90)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+    assert demo.returncode == 130, "".join(said) + rest
+    assert "everything it started is stopped" in rest
+    assert not [pid for pid in started if pid_alive(pid)]
+
+
+@pytest.mark.parametrize("command", ["demo", "simulate"])
+def test_help_fits_80_columns_without_losing_words(command: str) -> None:
+    # Before: rich cut `--calls-per-station-hour` to `--calls-per-statio…` at 80 columns.
+    result = run_cli(command, "--help", env={"COLUMNS": "80", "TERM": "dumb"})
+    assert result.returncode == 0, result.stderr
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+    assert "…" not in result.stdout
+    shown = set(result.stdout.replace("│", " ").split())
+    assert {"--stations", "--officers-per-station", "--calls-per-hour", "--speedup"} <= shown
+    if command == "demo":
+        words = "Wall-clock minutes; the night lasts minutes x speedup. (2/3 patrol)."
+        assert set(words.split()) <= shown, set(words.split()) - shown
 
 
 def test_cluster_ids_never_start_with_a_dash() -> None:

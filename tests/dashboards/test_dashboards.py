@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from kafka import KafkaProducer
 
@@ -29,7 +30,8 @@ from dashboards.validate import dashboard_errors, file_errors
 from dashboards.variables import DATASOURCE
 from streams.pipeline.apps import positions_changelog
 from streams.pipeline.worker import WorkerProcess
-from streams.sim import simulator as simulate
+from streams.sim.formats import MALFORMED_KINDS, malformed
+from streams.sim.night import Night, NightConfig, SimOfficer
 from tests.support.clients import LoaderThread, consume, now_iso, send_json, wait_for
 
 RANGE = TimeRange(
@@ -278,37 +280,74 @@ STATIONS = 3
 FAR_AWAY = (30.6, 104.06)  # Chengdu: no officer within the dispatch radius
 
 
+CATEGORIES = ("dispute", "theft", "traffic_accident", "noise", "weapon", "other")
+
+
 def send_district(
     producer: KafkaProducer, topics: TopicNames, rng: random.Random
-) -> tuple[list[simulate.SimOfficer], int]:
-    centres = simulate.station_centres(STATIONS, rng)
-    fleet = simulate.officers(OFFICERS, centres, rng)
+) -> tuple[list[SimOfficer], int]:
+    """The simulator's patrols for the last 20 s (feed faults off, so every ping is counted
+    once), then one malformed event of each kind."""
     now = int(time.time() * 1000)
-    pings = list(simulate.ping_rounds(fleet, 2, now - 20_000, 10_000, rng))
-    for raw in pings:
-        send_json(producer, topics.gps_raw, raw)
-    for bad in simulate.MALFORMED:
-        producer.send(topics.gps_raw, value=bad)
+    night = Night.of(
+        NightConfig(
+            seed=rng.randrange(1000),
+            stations=STATIONS,
+            officers_per_station=OFFICERS // STATIONS,
+            patrol_share=1.0,
+            start_ms=now - 20_000,
+            duration_s=20,
+            calls_per_station_hour=0.0,
+            malformed_share=0.0,
+            late_share=0.0,
+            duplicate_share=0.0,
+            out_of_order_share=0.0,
+            gap_share=0.0,
+            far_off_share=0.0,
+        )
+    )
+    pings = [r for r in night.records() if r.topic == "gps.pings"]
+    for record in pings:
+        send_json(producer, topics.gps_raw, dict(record.message), key=record.key)
+    for kind in MALFORMED_KINDS:
+        bad = malformed(kind, "JB-001", now)
+        producer.send(
+            topics.gps_raw, value=bad.encode() if isinstance(bad, str) else orjson.dumps(bad)
+        )
     producer.flush()
-    return fleet, len(pings)
+    return list(night.officers.values()), len(pings)
+
+
+def call(
+    number: int, lat: float, lon: float, station_id: str, rng: random.Random
+) -> dict[str, Any]:
+    return {
+        "alert_id": f"AL-{number:06d}",
+        "station_id": station_id,
+        "category": rng.choice(CATEGORIES),
+        "lat": round(lat, 6),
+        "lon": round(lon, 6),
+        "address": f"重庆市江北区建新北路{rng.randint(1, 300)}号",
+        "description": "群众报警称有人发生纠纷",
+        "caller_phone": f"138{rng.randint(10_000_000, 99_999_999)}",
+        "time": now_iso(),
+    }
 
 
 def send_alerts(
     producer: KafkaProducer,
     topics: TopicNames,
-    fleet: list[simulate.SimOfficer],
+    fleet: list[SimOfficer],
     rng: random.Random,
 ) -> list[str]:
     """Eight incidents next to officers (so they are assigned) and one far from everyone."""
-    now = int(time.time() * 1000)
     alerts = []
     for number in range(8):
         officer = fleet[number * 3]
-        raw = simulate.alert(number, now, [(officer.lat, officer.lon)], rng)
-        near = {"lat": officer.lat + 0.001, "lon": officer.lon, "station_id": officer.station_id}
-        alerts.append(raw | near)
-    far = simulate.alert(99, now, [FAR_AWAY], rng)
-    alerts.append(far | {"lat": FAR_AWAY[0], "lon": FAR_AWAY[1], "station_id": "ST-00"})
+        alerts.append(
+            call(number, officer.lat + 0.001, officer.lon, officer.station.station_id, rng)
+        )
+    alerts.append(call(99, *FAR_AWAY, "JB-001", rng))
     for raw in alerts:
         send_json(producer, topics.alerts_raw, raw, key=str(raw["alert_id"]))
     producer.flush()
@@ -410,7 +449,7 @@ def test_every_panel_query_returns_rows_from_a_pipeline_run(
         "gps_pings": pings,
         "alerts": len(near) + 1,
         "assignments": len({m["assignment_id"] for m in assigned}),
-        "dead_letters": len(simulate.MALFORMED),
+        "dead_letters": len(MALFORMED_KINDS),
         "dispatch_events": len({(e["kind"], e["alert_id"], e["officer_id"]) for e in events}),
         "officer_status_changes": 2 * len(on_scene),
         "backup_requests": 1,
@@ -444,7 +483,7 @@ def test_every_panel_query_returns_rows_from_a_pipeline_run(
     dashboards = build_dashboards(settings.warehouse_database)
     station_sql = dashboards[0]["templating"]["list"][1]["query"]
     stations = [r["station_id"] for r in warehouse.query(expand(station_sql, time_range))]
-    assert stations == [f"ST-{s:02d}" for s in range(STATIONS)]
+    assert stations == [f"JB-{s + 1:03d}" for s in range(STATIONS)]
     variables = {"station": stations, "fresh": "15", "target_s": "180"}
     results: dict[str, list[dict[str, Any]]] = {}
     for dashboard in dashboards:

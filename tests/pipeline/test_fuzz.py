@@ -20,7 +20,7 @@ from kafka import KafkaProducer
 from base.settings import Settings
 from base.topics import TopicNames
 from streams.pipeline.worker import WorkerProcess
-from tests.support.clients import consume, now_iso
+from tests.support.clients import consume_all, now_iso
 
 pytestmark = pytest.mark.broker
 
@@ -160,7 +160,7 @@ def test_fuzzed_malformed_messages_all_end_somewhere_exactly_once(
 def outcomes(bootstrap: str, topics: TopicNames) -> tuple[dict[str, list[Any]], Counter[str]]:
     """Dead letters by source topic (their partition and offset), and how many events each raw
     topic's normaliser published (with "OFF-LAST": the closing ping, and the reasons seen)."""
-    records = consume(bootstrap, topics.deadletter, until=_never, timeout_s=4, raw=True)
+    records = consume_all(bootstrap, topics.deadletter, raw=True)
     dead: dict[str, list[Any]] = {}
     counts: Counter[str] = Counter()
     for record in records:
@@ -169,7 +169,7 @@ def outcomes(bootstrap: str, topics: TopicNames) -> tuple[dict[str, list[Any]], 
             (headers["source_partition"], headers["source_offset"])
         )
         counts["reasons:" + headers["reason"]] += 1
-    pings = consume(bootstrap, topics.gps, until=_never, timeout_s=3)
+    pings = consume_all(bootstrap, topics.gps)
     counts["OFF-LAST"] = sum(p["officer_id"] == "OFF-LAST" for p in pings)
     counts[topics.gps_raw] = len(pings) - counts["OFF-LAST"]
     for raw, normalised in (
@@ -177,10 +177,6 @@ def outcomes(bootstrap: str, topics: TopicNames) -> tuple[dict[str, list[Any]], 
         (topics.status_raw, topics.status),
         (topics.cameras_raw, topics.cameras),
     ):
-        counts[raw] = len(consume(bootstrap, normalised, until=_never, timeout_s=3))
+        counts[raw] = len(consume_all(bootstrap, normalised))
     counts[topics.backup] = 0  # handled, not normalised: no fuzzed request is valid
     return dead, counts
-
-
-def _never(records: list[Any]) -> bool:
-    return False

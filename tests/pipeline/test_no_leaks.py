@@ -171,7 +171,7 @@ def test_no_secret_or_caller_number_in_any_log_output_or_table(stack: Stack) -> 
     send_known_events(stack)
     stack.run(
         "simulate", "--stations", "2", "--officers-per-station", "4", "--minutes", "1",
-        "--speedup", "6", "--calls-per-station-hour", "120",
+        "--speedup", "6", "--calls-per-hour", "120",
     )  # fmt: skip
     wait_for(lambda: warehouse_count(stack, "alerts") >= len(CALLERS), 120, "alerts loaded")
     wait_for(lambda: warehouse_count(stack, "assignments") >= 1, 120, "an assignment loaded")

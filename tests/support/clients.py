@@ -62,6 +62,33 @@ def consume(
     return found
 
 
+def consume_all(bootstrap: str, topic: str, *, raw: bool = False, timeout_s: float = 120.0) -> list:
+    """Every record of `topic` up to its end offsets as of the call: unlike a read for a fixed
+    time, it cannot come back short on a slow machine (it fails instead, past `timeout_s`)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    try:
+        deadline = time.monotonic() + timeout_s
+        numbers = consumer.partitions_for_topic(topic)
+        while numbers is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+            numbers = consumer.partitions_for_topic(topic)
+        partitions = [TopicPartition(topic, p) for p in numbers or []]
+        if not partitions:
+            return []
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        found: list = []
+        while any(consumer.position(tp) < ends[tp] for tp in partitions):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic}: not read to its end in {timeout_s:.0f} s")
+            for records in consumer.poll(timeout_ms=200).values():
+                found.extend(records if raw else (orjson.loads(r.value) for r in records))
+        return found
+    finally:
+        consumer.close()
+
+
 def wait_for(
     predicate: Callable[[], bool], timeout_s: float = 60.0, what: str = "condition"
 ) -> None:
