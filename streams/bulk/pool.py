@@ -4,6 +4,7 @@ in flight."""
 from __future__ import annotations
 
 import gc
+import signal
 import threading
 from collections import deque
 from collections.abc import Generator, Iterable
@@ -49,6 +50,12 @@ def _pool(workers: int, fork: bool) -> Pool:
     char_model(), word_model()  # loaded once here rather than once per worker
     gc.freeze()  # the children's collector leaves the shared objects (and their pages) alone
     try:
-        return get_context("fork").Pool(workers)
+        return get_context("fork").Pool(workers, initializer=_default_sigterm)
     finally:
         gc.unfreeze()
+
+
+def _default_sigterm() -> None:
+    """A forked worker would inherit the job's SIGTERM handler; it dies on SIGTERM as a spawned
+    one does (the parent removes its part files)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)

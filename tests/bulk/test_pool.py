@@ -3,6 +3,7 @@ parent runs another thread."""
 
 from __future__ import annotations
 
+import signal
 import threading
 
 from streams.bulk.pool import _pool
@@ -33,3 +34,16 @@ def test_workers_are_spawned_while_another_thread_runs() -> None:
     finally:
         stop.set()
         other.join()
+
+
+def _sigterm_handler() -> object:
+    return signal.getsignal(signal.SIGTERM)
+
+
+def test_forked_workers_die_on_sigterm_whatever_the_job_handles() -> None:
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    try:
+        with _pool(2, fork=True) as pool:
+            assert pool.apply(_sigterm_handler) == signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGTERM, previous)
