@@ -2,14 +2,16 @@
 
     .venv/bin/python bench/bench_warehouse.py writer [--rows 200000] [--batch 5000] [--runs 3]
     .venv/bin/python bench/bench_warehouse.py panels [--pings 10000000] [--alerts 1000000]
-    .venv/bin/python bench/bench_warehouse.py storage [--pings 2000000]
+    .venv/bin/python bench/bench_warehouse.py storage [--pings 2000000] (alerts: a tenth)
 
 writer:  GPS pings through the loader's writer path (message -> row -> Warehouse.add -> flush:
-         orjson, deduplication token, insert), rows/s in one process, against a raw chDB insert
-         of the same row dicts (orjson + INSERT; the floor is 80 % of it), the same insert of
-         bytes serialised beforehand, and a one-row-per-insert loop.
-storage: the version-2 gps_pings table against the same rows in plain String/Int64 columns
-         without codecs: bytes on disk per column.
+         one Arrow table per batch, deduplication token, insert), rows/s in one process per
+         wall second and per CPU second, against a raw chDB insert of the same row dicts
+         (orjson + JSONEachRow; the floor is 80 % of it), a raw Arrow insert of them (no token),
+         the raw JSON insert with a token, and a one-row-per-insert loop.
+storage: the tables with LowCardinality or codecs (gps_pings, alerts, assignments,
+         dead_letters) against copies of them without (same ORDER BY, LZ4): compressed bytes
+         per column over the panels' generated data.
 panels:  every dashboard panel's SQL (macros expanded like the plugin, the last 24 h, all
          stations) over generated pings, alerts, assignments and dispatch events: p50/p99 of 5
          runs each after one warm-up; the floor is every panel under 1 s.
@@ -21,6 +23,7 @@ import argparse
 import hashlib
 import os
 import platform
+import re
 import statistics
 import sys
 import tempfile
@@ -30,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -74,16 +78,28 @@ def fresh(store: ChdbWarehouse, name: str) -> ChdbWarehouse:
 # -- writer ---------------------------------------------------------------------------------------
 
 
+class Clock:
+    """Wall and CPU time (all threads of this process) of one timed path."""
+
+    def __enter__(self) -> Clock:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = time.process_time() - self.cpu
+
+
 def writer(store: ChdbWarehouse, rows: int, batch: int, runs: int) -> None:
     messages = [ping_message(i) for i in range(rows)]
-    results: dict[str, list[float]] = {
-        "writer": [],
-        "full": [],
-        "raw": [],
-        "prepared": [],
-        "tokened": [],
-        "single": [],
-    }
+    paths = ("writer", "full", "raw", "raw_arrow", "tokened", "single")
+    wall: dict[str, list[float]] = {k: [] for k in paths}
+    cpu: dict[str, list[float]] = {k: [] for k in paths}
+
+    def timed(path: str, clock: Clock, count: int = rows) -> None:
+        wall[path].append(count / clock.wall)
+        cpu[path].append(count / clock.cpu)
+
     for run in range(runs):
         flat = []
         for offset, message in enumerate(messages):
@@ -91,118 +107,152 @@ def writer(store: ChdbWarehouse, rows: int, batch: int, runs: int) -> None:
             row.update(kafka_partition=0, kafka_offset=offset, loaded_at=NOW_MS // 1000)
             flat.append(row)
         warehouse = fresh(store, f"bench_writer_{run}")
-        started = time.perf_counter()
-        for row in flat:
-            warehouse.add("gps_pings", row)
-            if warehouse.pending_rows >= batch:
-                warehouse.flush()
-        warehouse.flush()
-        results["writer"].append(rows / (time.perf_counter() - started))
+        with Clock() as clock:
+            for row in flat:
+                warehouse.add("gps_pings", row)
+                if warehouse.pending_rows >= batch:
+                    warehouse.flush()
+            warehouse.flush()
+        timed("writer", clock)
 
         full = fresh(store, f"bench_full_{run}")
-        started = time.perf_counter()
-        for offset, message in enumerate(messages):
-            row = gps_row(message)
-            row.update(kafka_partition=0, kafka_offset=offset, loaded_at=NOW_MS // 1000)
-            full.add("gps_pings", row)
-            if full.pending_rows >= batch:
-                full.flush()
-        full.flush()
-        results["full"].append(rows / (time.perf_counter() - started))
+        with Clock() as clock:
+            for offset, message in enumerate(messages):
+                row = gps_row(message)
+                row.update(kafka_partition=0, kafka_offset=offset, loaded_at=NOW_MS // 1000)
+                full.add("gps_pings", row)
+                if full.pending_rows >= batch:
+                    full.flush()
+            full.flush()
+        timed("full", clock)
 
         raw = fresh(store, f"bench_raw_{run}")
-        started = time.perf_counter()
-        for i in range(0, rows, batch):
-            chunk = orjson.dumps(flat[i : i + batch]).decode()
-            raw._session.query(f"INSERT INTO {raw.database}.gps_pings FORMAT JSONEachRow {chunk}")
-        results["raw"].append(rows / (time.perf_counter() - started))
+        with Clock() as clock:
+            for i in range(0, rows, batch):
+                chunk = orjson.dumps(flat[i : i + batch]).decode()
+                raw._session.query(
+                    f"INSERT INTO {raw.database}.gps_pings FORMAT JSONEachRow {chunk}"
+                )
+        timed("raw", clock)
+
+        raw_arrow = fresh(store, f"bench_raw_arrow_{run}")
+        with Clock() as clock:
+            for i in range(0, rows, batch):
+                columns = pa.Table.from_pylist(flat[i : i + batch])
+                names = ", ".join(columns.column_names)
+                raw_arrow._session.query(
+                    f"INSERT INTO {raw_arrow.database}.gps_pings ({names}) "
+                    "SELECT * FROM Python(columns)"
+                )
+        timed("raw_arrow", clock)
 
         tokened = fresh(store, f"bench_tokened_{run}")
-        started = time.perf_counter()
-        for i in range(0, rows, batch):
-            data = orjson.dumps(flat[i : i + batch])
-            token = hashlib.blake2b(data, digest_size=16).hexdigest()
-            tokened._session.query(
-                f"INSERT INTO {tokened.database}.gps_pings SETTINGS insert_deduplication_token = "
-                f"'{token}' FORMAT JSONEachRow {data.decode()}"
-            )
-        results["tokened"].append(rows / (time.perf_counter() - started))
-
-        prepared = fresh(store, f"bench_prepared_{run}")
-        chunks = [orjson.dumps(flat[i : i + batch]).decode() for i in range(0, rows, batch)]
-        started = time.perf_counter()
-        for chunk in chunks:
-            prepared._session.query(
-                f"INSERT INTO {prepared.database}.gps_pings FORMAT JSONEachRow {chunk}"
-            )
-        results["prepared"].append(rows / (time.perf_counter() - started))
-        lines = [orjson.dumps(row) for row in flat]
+        with Clock() as clock:
+            for i in range(0, rows, batch):
+                data = orjson.dumps(flat[i : i + batch])
+                token = hashlib.blake2b(data, digest_size=16).hexdigest()
+                tokened._session.query(
+                    f"INSERT INTO {tokened.database}.gps_pings SETTINGS "
+                    f"insert_deduplication_token = '{token}' FORMAT JSONEachRow {data.decode()}"
+                )
+        timed("tokened", clock)
 
         single = fresh(store, f"bench_single_{run}")
-        few = lines[:1000]
-        started = time.perf_counter()
-        for line in few:
-            single._session.query(
-                f"INSERT INTO {single.database}.gps_pings FORMAT JSONEachRow\n{line.decode()}"
-            )
-        results["single"].append(len(few) / (time.perf_counter() - started))
-        for name in (warehouse, full, raw, tokened, prepared, single):
+        few = [orjson.dumps(row).decode() for row in flat[:1000]]
+        with Clock() as clock:
+            for line in few:
+                single._session.query(
+                    f"INSERT INTO {single.database}.gps_pings FORMAT JSONEachRow\n{line}"
+                )
+        timed("single", clock, len(few))
+        for name in (warehouse, full, raw, raw_arrow, tokened, single):
             store.execute(f"DROP DATABASE {name.database}")
-    medians = {k: statistics.median(v) for k, v in results.items()}
-    print(f"machine: {machine()}; {rows:,} pings, batches of {batch:,}, {runs} runs (median)")
-    print(f"{'path':<34}{'rows/s':>12}")
-    print(f"{'writer: add + flush (rows)':<34}{medians['writer']:>12,.0f}")
-    print(f"{'writer from messages (+ gps_row)':<34}{medians['full']:>12,.0f}")
-    print(f"{'raw chDB insert (dicts, orjson)':<34}{medians['raw']:>12,.0f}")
-    print(f"{'raw chDB insert (pre-serialised)':<34}{medians['prepared']:>12,.0f}")
-    print(f"{'raw + deduplication token':<34}{medians['tokened']:>12,.0f}")
-    print(f"{'one row per insert (1,000 rows)':<34}{medians['single']:>12,.0f}")
-    print(f"writer / raw: {medians['writer'] / medians['raw']:.0%} (floor 80 %)")
-    print(f"writer / raw pre-serialised: {medians['writer'] / medians['prepared']:.0%}")
-    print(f"writer / raw + token: {medians['writer'] / medians['tokened']:.0%}")
-    print(f"writer / one-row loop: {medians['writer'] / medians['single']:.0f}x")
+    w = {k: statistics.median(v) for k, v in wall.items()}
+    c = {k: statistics.median(v) for k, v in cpu.items()}
+    load = os.getloadavg()[0]
+    print(f"machine: {machine()}; load {load:.1f}; {rows:,} pings, batches of {batch:,}, "
+          f"{runs} runs (median); rows/s per wall second and per CPU second")  # fmt: skip
+    print(f"{'path':<40}{'wall rows/s':>14}{'CPU rows/s':>14}")
+    labels = {
+        "writer": "writer: add + flush (Arrow, token)",
+        "full": "writer from messages (+ gps_row)",
+        "raw": "raw chDB insert (orjson, JSONEachRow)",
+        "raw_arrow": "raw chDB insert (Arrow, no token)",
+        "tokened": "raw JSONEachRow + dedup token",
+        "single": "one row per insert (1,000 rows)",
+    }
+    for key, label in labels.items():
+        print(f"{label:<40}{w[key]:>14,.0f}{c[key]:>14,.0f}")
+    for peer in ("raw", "raw_arrow", "tokened"):
+        print(f"writer / {labels[peer]}: wall {w['writer'] / w[peer]:.0%}, "
+              f"CPU {c['writer'] / c[peer]:.0%}")  # fmt: skip
+    print(f"writer / one-row loop: {w['writer'] / w['single']:.0f}x (floor: writer >= 80 % of raw)")
 
 
 # -- storage --------------------------------------------------------------------------------------
 
 
+CODEC_TABLES = ("gps_pings", "alerts", "assignments", "dead_letters")
+
+
+def plain_copy(warehouse: ChdbWarehouse, table: str) -> str:
+    """`table` again with every LowCardinality and codec taken out (same ORDER BY), filled with
+    its rows: the 'without' of each choice, column by column."""
+    db = warehouse.database
+    columns = warehouse.query(
+        f"SELECT name, type, default_kind FROM system.columns WHERE database = '{db}' "
+        f"AND table = '{table}' ORDER BY position"
+    )
+    stored = [c for c in columns if c["default_kind"] not in ("MATERIALIZED", "ALIAS")]
+    types = [re.sub(r"LowCardinality\((.*)\)", r"\1", c["type"]) for c in stored]
+    [key] = warehouse.query(
+        f"SELECT sorting_key FROM system.tables WHERE database = '{db}' AND name = '{table}'"
+    )
+    body = ", ".join(f"{c['name']} {t}" for c, t in zip(stored, types, strict=True))
+    warehouse.execute(
+        f"CREATE TABLE {db}.{table}_plain ({body}) ENGINE = MergeTree "
+        f"ORDER BY ({key['sorting_key']}) SETTINGS min_bytes_for_wide_part = 0"
+    )
+    names = ", ".join(c["name"] for c in stored)
+    warehouse.execute(f"INSERT INTO {db}.{table}_plain ({names}) SELECT {names} FROM {db}.{table}")
+    return f"{table}_plain"
+
+
 def storage(store: ChdbWarehouse, pings: int) -> None:
+    """Compressed bytes per column of the tables with LowCardinality or codecs, with and
+    without them, over the panels' generated data (pings and a tenth as many alerts)."""
     warehouse = fresh(store, "bench_storage")
     db = warehouse.database
     fill_pings(warehouse, pings)
-    warehouse.execute(
-        f"CREATE TABLE {db}.pings_plain (event_id String, officer_id String, station_id String, "
-        "lat Float64, lon Float64, h3_cell String, event_time String, event_utc_ms Int64, "
-        "ingest_utc_ms Int64, time_format String, kafka_offset Int64, loaded_at DateTime) "
-        "ENGINE = MergeTree ORDER BY (station_id, officer_id, event_utc_ms, event_id)"
-    )
-    columns = (
-        "event_id, officer_id, station_id, lat, lon, h3_cell, event_time, event_utc_ms, "
-        "ingest_utc_ms, time_format, kafka_offset, loaded_at"
-    )
-    warehouse.execute(
-        f"INSERT INTO {db}.pings_plain ({columns}) SELECT {columns} FROM {db}.gps_pings"
-    )
-    for table in ("gps_pings", "pings_plain"):
+    fill_rest(warehouse, pings // 10)
+    pairs = {table: plain_copy(warehouse, table) for table in CODEC_TABLES}
+    for table in (*pairs, *pairs.values()):  # wide parts: sizes per column (compact: none)
+        warehouse.execute(f"ALTER TABLE {db}.{table} MODIFY SETTING min_bytes_for_wide_part = 0")
         warehouse.execute(f"OPTIMIZE TABLE {db}.{table} FINAL")
-    sizes = warehouse.query(
-        f"SELECT table, name, sum(data_compressed_bytes) AS bytes FROM system.columns "
-        f"WHERE database = '{db}' AND table IN ('gps_pings', 'pings_plain') GROUP BY table, name"
-    )
-    by_column: dict[str, dict[str, int]] = {}
-    for row in sizes:
-        by_column.setdefault(row["name"], {})[row["table"]] = int(row["bytes"])
-    print(f"machine: {machine()}; {pings:,} generated pings, after OPTIMIZE FINAL")
-    print(f"{'column':<16}{'v2 bytes':>14}{'plain bytes':>14}{'saved':>8}")
-    total = [0, 0]
-    for name, pair in sorted(by_column.items()):
-        if "pings_plain" not in pair:
-            continue
-        v2, plain = pair.get("gps_pings", 0), pair["pings_plain"]
-        total[0] += v2
-        total[1] += plain
-        print(f"{name:<16}{v2:>14,}{plain:>14,}{1 - v2 / max(plain, 1):>8.0%}")
-    print(f"{'total':<16}{total[0]:>14,}{total[1]:>14,}{1 - total[0] / total[1]:>8.0%}")
+    print(f"machine: {machine()}; {pings:,} generated pings, {pings // 10:,} alerts; "
+          "after OPTIMIZE FINAL; LZ4 is the default codec")  # fmt: skip
+    print(f"{'table.column':<32}{'type and codec':<44}{'bytes':>12}{'without':>12}{'saved':>7}")
+    for table, plain in pairs.items():
+        rows = warehouse.query(
+            f"SELECT c.name AS name, c.type AS type, c.compression_codec AS codec, "
+            f"c.data_compressed_bytes AS bytes, p.data_compressed_bytes AS plain "
+            f"FROM system.columns AS c JOIN system.columns AS p ON p.name = c.name "
+            f"WHERE c.database = '{db}' AND p.database = '{db}' AND c.table = '{table}' "
+            f"AND p.table = '{plain}' ORDER BY c.position"
+        )
+        total = [0, 0]
+        for row in rows:
+            total[0] += int(row["bytes"])
+            total[1] += int(row["plain"])
+            chosen = "LowCardinality" in row["type"] or row["codec"]
+            if not chosen:
+                continue
+            what = f"{row['type'][:24]} {row['codec'].removeprefix('CODEC')}"
+            saved = 1 - int(row["bytes"]) / max(int(row["plain"]), 1)
+            print(f"{table + '.' + row['name']:<32}{what:<44}{int(row['bytes']):>12,}"
+                  f"{int(row['plain']):>12,}{saved:>7.0%}")  # fmt: skip
+        print(f"{table + ' (all columns)':<32}{'':<44}{total[0]:>12,}{total[1]:>12,}"
+              f"{1 - total[0] / max(total[1], 1):>7.0%}")  # fmt: skip
     store.execute(f"DROP DATABASE {db}")
 
 
@@ -210,7 +260,8 @@ def storage(store: ChdbWarehouse, pings: int) -> None:
 
 
 def fill_pings(warehouse: ChdbWarehouse, pings: int) -> None:
-    """Pings of 2,000 officers in 20 stations over the last 24 h, generated inside chDB."""
+    """Pings of 2,000 officers in 20 stations over the last 24 h, generated inside chDB: each
+    officer stays in an H3 cell for 40 pings, times jitter, a load second per 5 s batch."""
     start = NOW_MS - 86_400_000
     warehouse.execute(
         f"INSERT INTO {warehouse.database}.gps_pings (event_id, officer_id, station_id, lat, "
@@ -219,11 +270,12 @@ def fill_pings(warehouse: ChdbWarehouse, pings: int) -> None:
         "SELECT concat('ev-', toString(number)), concat('OFF-', toString(number % 2000)), "
         "concat('ST-', leftPad(toString(number % 2000 % 20), 2, '0')), "
         "29.4 + (cityHash64(number) % 3000) / 10000, 106.4 + (cityHash64(number, 1) % 3000) "
-        "/ 10000, concat('8840c8a4', hex(number % 4000)), '', "
-        f"{start} + intDiv(number * 86400000, {pings}), "
-        f"{start} + intDiv(number * 86400000, {pings}) + 50, 5.0, "
-        "['iso8601', 'epoch_ms', 'cn_12h'][1 + number % 3], number % 50 = 0, 0, number, "
-        f"toDateTime(intDiv({start} + intDiv(number * 86400000, {pings}), 1000)) "
+        "/ 10000, concat('8840c8a4', hex((number % 2000 * 2 + intDiv(number, 80000)) % 4000)), "
+        "'', "
+        f"{start} + intDiv(number * 86400000, {pings}) + cityHash64(number, 3) % 1000, "
+        f"{start} + intDiv(number * 86400000, {pings}) + 50 + cityHash64(number, 4) % 3000, "
+        "5.0, ['iso8601', 'epoch_ms', 'cn_12h'][1 + number % 3], number % 50 = 0, 0, number, "
+        f"toDateTime(intDiv({start} + intDiv(number * 86400000, {pings}), 5000) * 5) "
         f"FROM numbers({pings})"
     )
 
@@ -255,10 +307,17 @@ def fill_rest(warehouse: ChdbWarehouse, alerts: int) -> None:
         "concat('ST-', leftPad(toString(number % 20), 2, '0')), 'theft', 1 + number % 5, "
         "if(number % 17 = 0, 'reassignment', 'dispatch'), 1, 29.5, 106.5, 29.51, 106.51, "
         f"100 + number % 4000, 20 + number % 500, {at}, {at} + 2000 + number % 30000, '', "
-        f"'*******1234', '', '{{}}', 0, number, toDateTime(intDiv({at}, 1000)) "
+        "'*******1234', '', toJSONString(map('assignment_id', concat('AL-', toString(number), "
+        "':OFF-', toString(number % 2000), ':1'), 'category', 'theft', 'lat', "
+        "toString(29.4 + (cityHash64(number) % 3000) / 10000), 'address', "
+        "concat('解放碑步行街', toString(number % 500), '号'), 'caller_phone', "
+        "concat('*******', leftPad(toString(number % 10000), 4, '0')), 'caller_phone_hmac', "
+        "hex(cityHash64(number % 50000)))), "
+        f"0, number, toDateTime(intDiv({at}, 1000)) "
         f"FROM numbers({alerts}) WHERE {served}"
     )
     steps = [
+        ("unassigned", 1000, "number % 25 = 0 OR number % 11 = 0"),  # queued first
         ("assigned", 2000, served),
         ("acknowledged", 40_000, served),
         ("arrived", 200_000, f"{served} AND number % 7 != 0"),
@@ -266,11 +325,12 @@ def fill_rest(warehouse: ChdbWarehouse, alerts: int) -> None:
         ("backup_requested", 300_000, "number % 50 = 0"),
     ]
     for kind, after_ms, where in steps:
-        warehouse.execute(
+        warehouse.execute(  # stamped with the alert's station and time, as the loader does
             f"INSERT INTO {db}.dispatch_events (kind, alert_id, officer_id, detail, at_utc_ms, "
-            "kafka_partition, kafka_offset, loaded_at) "
+            "station_id, alert_utc_ms, first_of_kind, kafka_partition, kafka_offset, loaded_at) "
             f"SELECT '{kind}', concat('AL-', toString(number)), '', '', "
-            f"{at} + {after_ms} + number % 60000, 0, number, toDateTime(intDiv({at}, 1000)) "
+            f"{at} + {after_ms} + number % 60000, concat('ST-', leftPad(toString(number % 20), "
+            f"2, '0')), {at}, 1, 0, number, toDateTime(intDiv({at}, 1000)) "
             f"FROM numbers({alerts}) WHERE {where}"
         )
     warehouse.execute(
@@ -284,7 +344,11 @@ def fill_rest(warehouse: ChdbWarehouse, alerts: int) -> None:
         f"INSERT INTO {db}.dead_letters (source_topic, source_partition, source_offset, reason, "
         "message, station_id, original_b64, dead_utc_ms, kafka_partition, kafka_offset, "
         "loaded_at) SELECT 'gps.pings', 0, number, ['invalid_time', 'invalid_json'][1 + number "
-        f"% 2], '', concat('ST-', leftPad(toString(number % 20), 2, '0')), '', {at}, 0, number, "
+        "% 2], '', concat('ST-', leftPad(toString(number % 20), 2, '0')), "
+        "base64Encode(toJSONString(map('alert_id', concat('D', toString(number)), 'tel', "
+        "concat('*******', "
+        "leftPad(toString(number % 10000), 4, '0')), 'time', concat('32/13/2022 ', "
+        f"toString(number % 86400))))), {at}, 0, number, "
         f"toDateTime(intDiv({at}, 1000)) FROM numbers({alerts // 100})"
     )
     now_ms = NOW_MS

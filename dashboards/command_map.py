@@ -6,7 +6,7 @@ screen shows now and an analyst can replay any past moment."""
 
 from __future__ import annotations
 
-from dashboards.dispatch_performance import WAITING
+from dashboards.dispatch_performance import STATES, WAITING
 from dashboards.model import Dashboard, MapLayer, Query, geomap, stat, table
 from dashboards.variables import DATASOURCE, FRESH, STATION
 
@@ -26,12 +26,13 @@ WHERE ts > $__toTime - INTERVAL 1 HOUR AND ts <= $__toTime
   AND station_id IN (${station:singlequote})
 """
 
-ASSIGNED_SHARE = """
-SELECT countIf(alert_id IN (SELECT alert_id FROM {db}.assignments)) / greatest(count(), 1)
-    AS assigned_share
-FROM {db}.alerts FINAL
-WHERE $__timeFilter(ts) AND station_id IN (${station:singlequote})
+ASSIGNED_SHARE = f"""
+SELECT sum(assigned) / greatest(sum(alerts), 1) AS assigned_share
+FROM {STATES}
 """
+
+# A map layer shows at most this many marks: the latest of the time range.
+MAP_MARKS = 500
 
 # The latest position per officer: one argMax over a tuple keeps lat/lon/station together and
 # avoids aliases shadowing columns (older ClickHouse servers reject that).
@@ -55,24 +56,44 @@ FROM (
 )
 """
 
-INCIDENTS = """
+# The latest alerts of the range, `{latest}` below, capped at `{marks}` (a top-N read: only the
+# kept rows' other columns are read; an alert the pipeline stored twice may show twice).
+LATEST_ALERTS = """(
+    SELECT alert_id, ts, station_id, category, priority, lat, lon, address
+    FROM {db}.alerts
+    WHERE $__timeFilter(ts) AND station_id IN (${station:singlequote})
+    ORDER BY ts DESC
+    LIMIT {marks}
+)"""
+
+
+def latest_alerts(sql: str, marks: int) -> str:
+    return sql.replace("{latest}", LATEST_ALERTS).replace("{marks}", str(marks))
+
+
+INCIDENTS = latest_alerts(
+    """
 SELECT
-    alert_id,
-    ts AS alert_time,
-    station_id AS station,
-    category,
-    priority,
-    lat,
-    lon,
-    address,
-    units_assigned
-FROM {db}.alerts FINAL
+    a.alert_id AS alert_id,
+    a.ts AS alert_time,
+    a.station_id AS station,
+    a.category AS category,
+    a.priority AS priority,
+    a.lat AS lat,
+    a.lon AS lon,
+    a.address AS address,
+    dispatched.units_assigned AS units_assigned
+FROM {latest} AS a
 LEFT JOIN (
-    SELECT alert_id, count() AS units_assigned FROM {db}.assignments FINAL GROUP BY alert_id
-) AS dispatched USING (alert_id)
-WHERE $__timeFilter(ts) AND station_id IN (${station:singlequote})
+    SELECT alert_id, uniqExact(officer_id) AS units_assigned
+    FROM {db}.assignments
+    WHERE ts >= $__fromTime AND alert_id IN (SELECT alert_id FROM {latest})
+    GROUP BY alert_id
+) AS dispatched ON dispatched.alert_id = a.alert_id
 ORDER BY alert_time DESC
-"""
+""",
+    MAP_MARKS,
+)
 
 DISPATCHED_OFFICERS = """
 SELECT
@@ -84,33 +105,69 @@ SELECT
     distance_m,
     eta_s,
     ts AS assigned_at
-FROM {db}.assignments FINAL
+FROM {db}.assignments
 WHERE $__timeFilter(ts) AND station_id IN (${station:singlequote})
-"""
+ORDER BY assigned_at DESC
+LIMIT """ + str(MAP_MARKS)
 
-RECENT_INCIDENTS = """
+# Every camera's latest record up to the end of the range: fixed cameras where they stand, body
+# cameras at their own position if they sent one, else at their officer's latest ping.
+CAMERAS = """
 SELECT
-    alert_id,
-    ts AS alert_time,
-    station_id AS station,
-    category,
-    priority,
-    address,
-    officers,
-    first_assigned_s
-FROM {db}.alerts FINAL
+    c.camera_id AS camera_id,
+    c.kind AS kind,
+    c.online AS online,
+    c.heading_deg AS heading_deg,
+    if(c.lat IS NULL, p.position.1, c.lat) AS lat,
+    if(c.lon IS NULL, p.position.2, c.lon) AS lon
+FROM (
+    SELECT
+        camera_id,
+        argMax(kind, event_utc_ms) AS kind,
+        argMax(officer_id, event_utc_ms) AS officer_id,
+        argMax(lat, event_utc_ms) AS lat,
+        argMax(lon, event_utc_ms) AS lon,
+        argMax(heading_deg, event_utc_ms) AS heading_deg,
+        argMax(online, event_utc_ms) AS online
+    FROM {db}.cameras
+    WHERE ts <= $__toTime AND station_id IN (${station:singlequote}, '')
+    GROUP BY camera_id
+) AS c
+LEFT JOIN (
+    SELECT officer_id, argMax((lat, lon), event_utc_ms) AS position
+    FROM {db}.gps_pings
+    WHERE ts > $__toTime - INTERVAL ${fresh} MINUTE AND ts <= $__toTime
+    GROUP BY officer_id
+) AS p ON p.officer_id = c.officer_id
+WHERE c.lat IS NOT NULL OR p.officer_id != ''
+ORDER BY camera_id
+LIMIT """ + str(MAP_MARKS)
+
+RECENT_INCIDENTS = latest_alerts(
+    """
+SELECT
+    a.alert_id AS alert_id,
+    a.ts AS alert_time,
+    a.station_id AS station,
+    a.category AS category,
+    a.priority AS priority,
+    a.address AS address,
+    dispatched.officers AS officers,
+    dispatched.first_assigned_s AS first_assigned_s
+FROM {latest} AS a
 LEFT JOIN (
     SELECT
         alert_id,
-        arrayStringConcat(groupArray(officer_id), ', ') AS officers,
+        arrayStringConcat(groupUniqArray(officer_id), ', ') AS officers,
         min(assigned_utc_ms - alert_utc_ms) / 1000 AS first_assigned_s
-    FROM {db}.assignments FINAL
+    FROM {db}.assignments
+    WHERE ts >= $__fromTime AND alert_id IN (SELECT alert_id FROM {latest})
     GROUP BY alert_id
-) AS dispatched USING (alert_id)
-WHERE $__timeFilter(ts) AND station_id IN (${station:singlequote})
+) AS dispatched ON dispatched.alert_id = a.alert_id
 ORDER BY alert_time DESC
-LIMIT 200
-"""
+""",
+    200,
+)
 
 
 # Each officer's latest status change in the time range (an officer without one is not counted).
@@ -183,6 +240,14 @@ def command_map() -> Dashboard:
                             label_field="category",
                         ),
                         MapLayer(
+                            "Cameras",
+                            Query(CAMERAS, ref_id="cameras"),
+                            color="green",
+                            symbol="square",
+                            size=6,
+                            label_field="camera_id",
+                        ),
+                        MapLayer(
                             "Dispatched officers",
                             Query(DISPATCHED_OFFICERS, ref_id="dispatched"),
                             color="orange",
@@ -192,8 +257,9 @@ def command_map() -> Dashboard:
                         ),
                     ],
                     desc="Blue: latest position of every officer reporting in the last "
-                    "${fresh} minutes. Red: incidents in the time range. Orange: where "
-                    "officers were when dispatched (label: the alert).",
+                    "${fresh} minutes. Red: the latest 500 incidents in the time range. Green: "
+                    "cameras (body cameras at their officer). Orange: where officers were when "
+                    "dispatched (label: the alert).",
                 )
             ],
             [

@@ -9,11 +9,12 @@ from dashboards.variables import DATASOURCE, STATION
 
 UID = "smart-station-data-quality"
 
-# Normalised events of both kinds as one relation, `{events}` in the queries below.
+# Normalised events of both kinds, counted per station, minute, source and time format on insert
+# (`events_quality_minute`), `{events}` in the queries below: `ts` is the minute.
 EVENTS = """(
-    SELECT 'gps' AS source, station_id, time_format, time_inferred, ts FROM {db}.gps_pings
-    UNION ALL
-    SELECT 'alert' AS source, station_id, time_format, time_inferred, ts FROM {db}.alerts
+    SELECT source, station_id, time_format, minute AS ts, events AS n_events,
+        inferred AS n_inferred
+    FROM {db}.events_quality_minute
 )"""
 
 
@@ -23,7 +24,7 @@ def with_events(sql: str) -> str:
 
 EVENT_COUNT = with_events(
     """
-SELECT count() AS events
+SELECT sum(n_events) AS events
 FROM {events}
 WHERE $__timeFilter(ts) AND station_id IN (${station:singlequote})
 """
@@ -37,7 +38,7 @@ WHERE $__timeFilter(ts) AND station_id IN (${station:singlequote}, '')
 
 INFERRED_SHARE = with_events(
     """
-SELECT avg(time_inferred) AS inferred_share
+SELECT sum(n_inferred) / greatest(sum(n_events), 1) AS inferred_share
 FROM {events}
 WHERE $__timeFilter(ts) AND station_id IN (${station:singlequote})
 """
@@ -52,7 +53,7 @@ FROM (
     WHERE $__timeFilter(ts) AND station_id IN (${station:singlequote}, '')
 ) AS d
 CROSS JOIN (
-    SELECT count() AS events
+    SELECT sum(n_events) AS events
     FROM {events}
     WHERE $__timeFilter(ts) AND station_id IN (${station:singlequote})
 ) AS e
@@ -61,7 +62,7 @@ CROSS JOIN (
 
 EVENTS_PER_STATION = with_events(
     """
-SELECT $__timeInterval(ts) AS time, station_id AS station, count() AS events
+SELECT $__timeInterval(ts) AS time, station_id AS station, sum(n_events) AS events
 FROM {events}
 WHERE $__timeFilter(ts) AND station_id IN (${station:singlequote})
 GROUP BY time, station
@@ -83,9 +84,9 @@ SELECT
     station_id AS station,
     source,
     time_format,
-    count() AS events,
-    sum(time_inferred) AS inferred,
-    avg(time_inferred) AS inferred_share
+    sum(n_events) AS events,
+    sum(n_inferred) AS inferred,
+    sum(n_inferred) / greatest(sum(n_events), 1) AS inferred_share
 FROM {events}
 WHERE $__timeFilter(ts) AND station_id IN (${station:singlequote})
 GROUP BY station, source, time_format
@@ -95,7 +96,7 @@ ORDER BY station, source, events DESC
 
 INFERRED_PER_STATION = with_events(
     """
-SELECT station_id AS station, avg(time_inferred) AS inferred_share
+SELECT station_id AS station, sum(n_inferred) / greatest(sum(n_events), 1) AS inferred_share
 FROM {events}
 WHERE $__timeFilter(ts) AND station_id IN (${station:singlequote})
 GROUP BY station
@@ -129,15 +130,17 @@ ORDER BY station
 """
 
 INGEST_LAG = """
-SELECT
-    station_id AS station,
-    count() AS pings,
-    quantile(0.5)((ingest_utc_ms - event_utc_ms) / 1000) AS lag_p50_s,
-    quantile(0.9)((ingest_utc_ms - event_utc_ms) / 1000) AS lag_p90_s,
-    max((ingest_utc_ms - event_utc_ms) / 1000) AS lag_max_s
-FROM {db}.gps_pings
-WHERE $__timeFilter(ts) AND station_id IN (${station:singlequote})
-GROUP BY station
+SELECT station, pings, round(lag[1], 3) AS lag_p50_s, round(lag[2], 3) AS lag_p90_s, lag_max_s
+FROM (
+    SELECT
+        station_id AS station,
+        sum(events) AS pings,
+        quantilesMerge(0.5, 0.9)(lag_s) AS lag,
+        max(lag_max_s) AS lag_max_s
+    FROM {db}.events_quality_minute
+    WHERE source = 'gps' AND $__timeFilter(minute) AND station_id IN (${station:singlequote})
+    GROUP BY station
+)
 ORDER BY station
 """
 

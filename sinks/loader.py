@@ -31,6 +31,7 @@ from kafka.structs import OffsetAndMetadata
 from base.errors import StackError
 from base.topics import TopicNames
 from sinks import rows
+from sinks.alert_stamps import AlertStamps
 from sinks.callers import PhoneProtector
 from sinks.lag import group_lags, reachable
 from sinks.warehouse import Warehouse
@@ -46,6 +47,8 @@ class LoaderStats:
     flushes: int = 0
     replayed_skipped: int = 0
     unreadable: int = 0
+    unstamped_events: int = 0
+    deferred_events: int = 0  # times a partition of dispatch events was read again from an event
     last_flush_utc_ms: int = 0
 
     def add(self, table: str, count: int = 1) -> None:
@@ -139,6 +142,7 @@ class Loader:
     ) -> None:
         self.bootstrap, self.group_id = bootstrap, group_id
         self.route = table_router(names)
+        self.events_topic = names.events
         self.warehouse, self.protector = warehouse, protector
         warehouse.max_pending_rows = max(warehouse.max_pending_rows, batch_size)
         self.batch_size, self.flush_interval_s = batch_size, flush_interval_s
@@ -150,6 +154,7 @@ class Loader:
         self.store = Outage("warehouse", retry_max_s)
         self.stats = LoaderStats()
         self.batch = Batch()
+        self.stamps = AlertStamps()
         self.lag_total = 0
         self._loaded: dict[TopicPartition, int] = {}  # highest offset each table holds
         self._unknown_tables: set[str] = set(self.route.values())
@@ -245,9 +250,12 @@ class Loader:
             row["kafka_partition"] = tp.partition
             row["kafka_offset"] = record.offset
             row["loaded_at"] = self.batch.loaded_at
+            if table == "alerts":
+                self.stamps.note_alert(row)
             self.batch.oldest_utc_ms = min(self.batch.oldest_utc_ms, record.timestamp)
-            self.warehouse.add(table, row)
-            self.stats.add(table)
+            if table != "dispatch_events" or self.stamps.stamp(row):
+                self.warehouse.add(table, row)
+                self.stats.add(table)
 
     def _row_for(self, table: str, record: Any) -> dict[str, Any]:
         value: bytes = record.value
@@ -295,10 +303,16 @@ class Loader:
         """Write the batch, retrying while the warehouse is down (consumption paused, the group
         membership kept alive by polling paused partitions)."""
         started = time.monotonic()
-        by_table = self.warehouse.pending_by_table()
         paused = False
+        by_table: dict[str, int] = {}
         while True:
             try:
+                resolved = self.stamps.resolve(self.warehouse, self.warehouse.database)
+                for row in resolved.stamped:
+                    self.warehouse.add("dispatch_events", row)
+                    self.stats.add("dispatch_events")
+                self._defer(consumer, resolved.deferred)
+                by_table = self.warehouse.pending_by_table()
                 self.warehouse.flush()
                 self.store.ok()
                 break
@@ -314,13 +328,23 @@ class Loader:
                     consumer.pause(*consumer.assignment())
                     paused = True
                 self._keep_alive(consumer, wait_s)
-                if not self.warehouse.pending_rows:  # a rebalance discarded the batch
+                if not self.warehouse.pending_rows and not self.stamps.waiting:  # discarded
                     break
         if paused:
             consumer.resume(*consumer.paused())
+        self.stats.unstamped_events = self.stamps.unstamped
         if self.warehouse.pending_rows == 0 and self.batch.offsets:
             self._written(by_table, (time.monotonic() - started) * 1000)
         self.batch.clear()
+
+    def _defer(self, consumer: KafkaConsumer, first_offsets: dict[int, int]) -> None:
+        """Events of alerts not stored yet are read again from there (sinks/alert_stamps.py):
+        the batch ends before them on their partitions."""
+        for partition, offset in first_offsets.items():
+            tp = TopicPartition(self.events_topic, partition)
+            consumer.seek(tp, offset)
+            self.batch.offsets[tp] = offset - 1
+            self.stats.deferred_events += 1
 
     def _keep_alive(self, consumer: KafkaConsumer, wait_s: float) -> None:
         deadline = time.monotonic() + wait_s
@@ -365,6 +389,7 @@ class Loader:
         """Partitions were revoked: forget what is not written (it is read again, by whoever
         owns the partitions next, from the committed offsets)."""
         self.warehouse.discard_pending()
+        self.stamps.forget()
         self.batch.clear()
         self._uncommitted.clear()
         self._unknown_tables = set(self.route.values())

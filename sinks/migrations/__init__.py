@@ -200,6 +200,56 @@ def _kpis(warehouse: Warehouse, _: PhoneProtector) -> None:
         warehouse.execute(views[view])
 
 
+# -- version 5: dispatch events stamped, KPIs per station and hour pre-aggregated ---------------
+
+_CREATE_TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS \w+\.(\w+) ")
+_CREATE_VIEW = re.compile(r"CREATE VIEW IF NOT EXISTS \w+\.(\w+) ")
+
+
+def _kpi_states(warehouse: Warehouse, _: PhoneProtector) -> None:
+    """Rebuild dispatch_events stamped (unless an earlier run did), then fill the pre-aggregated
+    tables from scratch and create the views that keep them current. Each step can run again
+    after a crash: the tables are emptied before they are filled, and the loader is not
+    running."""
+    db = warehouse.database
+    statements = sql_statements("v0005_kpi_states.sql", db)
+    alters = [s for s in statements if s.startswith("ALTER TABLE")]
+    next_table, copy, *rest = statements[len(alters) :]
+    for alter in alters:
+        warehouse.execute(alter)
+    lifecycle_view = next(s for s in sql_statements("v0003_kpis.sql", db) if _FEEDING_VIEW.match(s))
+    if "first_of_kind" not in _columns(warehouse, "dispatch_events"):
+        warehouse.execute(f"DROP TABLE IF EXISTS {db}.dispatch_events{NEXT}")
+        warehouse.execute(next_table)
+        warehouse.execute(copy)
+        warehouse.execute(f"DROP VIEW IF EXISTS {db}.alert_lifecycle_mv")
+        warehouse.execute(f"EXCHANGE TABLES {db}.dispatch_events AND {db}.dispatch_events{NEXT}")
+        warehouse.execute(f"DROP TABLE {db}.dispatch_events{NEXT}")
+        log.info("migration=5 table=dispatch_events rebuilt with its alerts' stations and times")
+    warehouse.execute(lifecycle_view)
+    feeding = [s for s in rest if _FEEDING_VIEW.match(s)]
+    for view in feeding:
+        warehouse.execute(f"DROP VIEW IF EXISTS {db}.{_name(_FEEDING_VIEW, view)}")
+    for table in (s for s in rest if _CREATE_TABLE.match(s)):
+        warehouse.execute(table)
+        warehouse.execute(f"TRUNCATE TABLE {db}.{_name(_CREATE_TABLE, table)}")
+    for view in feeding:
+        target = view.split(" TO ", 1)[1].split()[0]
+        select = view.split(" AS\n", 1)[1]
+        names = ", ".join(r["name"] for r in warehouse.query(f"DESCRIBE ({select})"))
+        warehouse.execute(f"INSERT INTO {target} ({names}) {select}")
+        warehouse.execute(view)
+    for view in (s for s in rest if _CREATE_VIEW.match(s)):
+        warehouse.execute(f"DROP VIEW IF EXISTS {db}.{_name(_CREATE_VIEW, view)}")
+        warehouse.execute(view)
+
+
+def _name(pattern: re.Pattern[str], statement: str) -> str:
+    match = pattern.match(statement)
+    assert match is not None
+    return match.group(1)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "baseline: pings, alerts, assignments, dispatch events, dead letters", _baseline),
     Migration(
@@ -210,6 +260,12 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(3, "KPIs: alert lifecycle and H3 load per minute fed on insert", _kpis),
     Migration(4, "dispatch events name their assignment", _sql("v0004_event_assignment_id.sql")),
+    Migration(
+        5,
+        "dispatch events stamped with their alert's station and time; KPIs per station and "
+        "hour kept as quantile states",
+        _kpi_states,
+    ),
 )
 CODE_VERSION = MIGRATIONS[-1].version
 

@@ -314,6 +314,8 @@ def send_district(
         producer.send(
             topics.gps_raw, value=bad.encode() if isinstance(bad, str) else orjson.dumps(bad)
         )
+    for camera in cameras(list(night.officers.values()), now):
+        send_json(producer, topics.cameras_raw, camera, key=str(camera["camera_id"]))
     producer.flush()
     return list(night.officers.values()), len(pings)
 
@@ -332,6 +334,18 @@ def call(
         "caller_phone": f"138{rng.randint(10_000_000, 99_999_999)}",
         "time": now_iso(),
     }
+
+
+def cameras(fleet: list[SimOfficer], now_ms: int) -> list[dict[str, Any]]:
+    """A fixed camera by the first officer and a body camera (no position of its own) on the
+    second: the map places it at the officer."""
+    first, second = fleet[0], fleet[1]
+    fixed = {"camera_id": "CAM-1", "kind": "fixed", "lat": first.lat, "lon": first.lon}
+    body = {"camera_id": "BODY-1", "kind": "body", "officer_id": second.officer_id}
+    return [
+        fixed | {"station_id": first.station.station_id, "heading": 90, "ts": now_ms // 1000},
+        body | {"station_id": second.station.station_id, "ts": now_ms // 1000},
+    ]
 
 
 def send_alerts(
@@ -453,6 +467,7 @@ def test_every_panel_query_returns_rows_from_a_pipeline_run(
         "dispatch_events": len({(e["kind"], e["alert_id"], e["officer_id"]) for e in events}),
         "officer_status_changes": 2 * len(on_scene),
         "backup_requests": 1,
+        "cameras": 2,
     }
     counts: dict[str, int] = {}
 
@@ -495,5 +510,8 @@ def test_every_panel_query_returns_rows_from_a_pipeline_run(
                 check_columns(panel, rows, where)
                 results[where] = rows
     assert len(results["smart-station-command-map / District map / officers"]) == OFFICERS
-    waiting_rows = results["smart-station-dispatch / Alerts without an assignment / A"]
+    placed = results["smart-station-command-map / District map / cameras"]
+    assert {r["camera_id"] for r in placed} == {"CAM-1", "BODY-1"}
+    assert all(r["lat"] and r["lon"] for r in placed), placed
+    waiting_rows = results["smart-station-dispatch / Alerts waiting for an officer / A"]
     assert [r["alert_id"] for r in waiting_rows] == [far]

@@ -119,7 +119,8 @@ def version_1_with_rows(warehouse: Warehouse) -> None:
 
 
 def dump(warehouse: Warehouse, table: str) -> bytes:
-    return warehouse.query_text(f"SELECT * FROM {warehouse.database}.{table}", "TSV")
+    rows = warehouse.query_text(f"SELECT * FROM {warehouse.database}.{table}", "TSV")
+    return b"".join(sorted(rows.splitlines(keepends=True)))  # parts come back in any order
 
 
 def test_fresh_warehouse_reaches_the_code_version_with_every_table(empty: Warehouse) -> None:
@@ -148,13 +149,61 @@ def test_version_1_rows_are_kept_and_callers_numbers_rewritten(empty: Warehouse)
     assert dead["kafka_offset"] == -1  # never mistaken for a loaded Kafka offset
 
 
+def test_stored_dispatch_events_are_stamped_and_the_kpi_states_filled(empty: Warehouse) -> None:
+    version_1_with_rows(empty)
+    second = {
+        "kind": "assigned",
+        "alert_id": "A1",
+        "officer_id": "O2",
+        "detail": "",
+        "at_utc_ms": 2,
+    }
+    arrived = {
+        "kind": "arrived",
+        "alert_id": "A1",
+        "officer_id": "O1",
+        "at_utc_ms": 1_700_000_090_000,
+    }
+    orphan = {"kind": "assigned", "alert_id": "GONE", "officer_id": "O1", "at_utc_ms": 3}
+    empty.insert_rows("dispatch_events", b"\n".join(map(orjson.dumps, [second, arrived, orphan])))
+    migrate(empty, TEST_PROTECTOR)
+    rows = empty.query(
+        "SELECT alert_id, officer_id, kind, station_id, alert_utc_ms, category, first_of_kind "
+        "FROM {db}.dispatch_events ORDER BY alert_id, at_utc_ms"
+    )
+    assert [tuple(r.values()) for r in rows] == [
+        ("A1", "O1", "assigned", "ST-01", 1_700_000_000_000, "theft", 1),
+        ("A1", "O2", "assigned", "ST-01", 1_700_000_000_000, "theft", 0),
+        ("A1", "O1", "arrived", "ST-01", 1_700_000_000_000, "theft", 1),
+        ("GONE", "O1", "assigned", "", 0, "", 1),
+    ]
+    [kpi] = empty.query(
+        "SELECT station_id, alerts, arrive_s, on_scene_within_3min FROM {db}.kpi_station_hour"
+    )
+    assert (kpi["station_id"], kpi["alerts"], kpi["arrive_s"][0]) == ("ST-01", 1, 90.0)
+    assert kpi["on_scene_within_3min"] == 1.0
+    [quality] = empty.query("SELECT sum(events) AS n FROM {db}.events_quality_minute")
+    assert quality["n"] == 2  # the ping and the alert
+
+
 def test_a_second_migrate_changes_nothing(empty: Warehouse) -> None:
     version_1_with_rows(empty)
     migrate(empty, TEST_PROTECTOR)
-    before = {t: dump(empty, t) for t in TABLES}
+    kept = (*TABLES, "kpi_station_hour", "events_quality_minute")
+    before = {t: dump(empty, t) for t in kept}
     result = migrate(empty, TEST_PROTECTOR)
     assert (result.before, result.after) == (CODE_VERSION, CODE_VERSION)
-    assert {t: dump(empty, t) for t in TABLES} == before
+    assert {t: dump(empty, t) for t in kept} == before
+
+
+def test_version_5_run_again_after_a_crash_counts_nothing_twice(empty: Warehouse) -> None:
+    version_1_with_rows(empty)
+    migrate(empty, TEST_PROTECTOR)
+    before = {t: dump(empty, t) for t in ("kpi_station_hour", "events_quality_minute")}
+    # As if version 5 had crashed after filling the states, before it was recorded.
+    empty.execute(f"DELETE FROM {empty.database}.{VERSION_TABLE} WHERE version = 5")
+    migrate(empty, TEST_PROTECTOR)
+    assert {t: dump(empty, t) for t in before} == before
 
 
 def test_an_interrupted_rebuild_is_finished_by_the_next_run(empty: Warehouse) -> None:
