@@ -116,21 +116,16 @@ Work = Iterable[tuple[Task, tuple[int, list[Any] | None]]]  # tasks with (progre
 
 
 def _execute(
-    open_sinks: Sequence[Callable[[], Sink]],
-    work: Work,
-    summary: HarmoniseSummary,
-    bar: tqdm,
-    *,
-    fork: bool = False,
+    open_sinks: Sequence[Callable[[], Sink]], work: Work, summary: HarmoniseSummary, bar: tqdm
 ) -> None:
     """Harmonise every chunk into the (output, rejects) sinks, then commit both; on any failure,
-    SIGTERM included, discard them instead. `fork`: see pool.ordered_map."""
+    SIGTERM included, discard them instead."""
     sinks: list[Sink] = []
     with _terminate_as_exit():
         try:
             sinks.extend(open_sink() for open_sink in open_sinks)
             out, rejects = sinks
-            with closing(ordered_map(work, summary.workers, fork=fork)) as results:
+            with closing(ordered_map(work, summary.workers)) as results:
                 for result, (size, records) in results:
                     if result.part is not None:
                         # written by the worker: only files are (see _file_work)
@@ -190,15 +185,8 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-class _Bar(tqdm):
-    """A bar without tqdm's monitor thread (it only unsticks bars updated rarely; ours are updated
-    every chunk), so that a job starts with no other thread and its workers may be forked."""
-
-    monitor_interval = 0
-
-
 def _progress(total: int, unit: str, enabled: bool) -> tqdm:
-    return _Bar(
+    return tqdm(
         total=total, unit=unit, unit_scale=True, desc="harmonise", disable=not enabled, leave=False
     )
 
@@ -275,8 +263,7 @@ def harmonise_files(
             parts = parts_folder(out, os.getpid())
         with _progress(total, "B", progress) as bar, _parts_made(parts):
             work = _file_work(paths, formats, spec, chunk_bytes, batch_rows, parts)
-            # only file sinks are open (no warehouse): the workers may be forked
-            _execute(sinks, work, summary, bar, fork=parts is not None)
+            _execute(sinks, work, summary, bar)
     summary.seconds = time.monotonic() - started
     log.info(
         "harmonised rows_in=%d rows_out=%d rejected=%d out=%s",
