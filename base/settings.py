@@ -6,6 +6,7 @@ from __future__ import annotations
 import codecs
 import json
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -61,6 +62,26 @@ class Settings(BaseSettings):
         default=0, ge=0, le=65535, description="Embedded broker port; 0 picks a free one once."
     )
     kafka_heap: str = Field(default="1g", description="Embedded broker JVM heap (-Xmx).")
+    kafka_secure: bool = Field(
+        default=False,
+        description="SASL/SCRAM over TLS: clients connect so, and the embedded broker starts so "
+        "(its CA, certificate and users' passwords in <state_dir>/kafka).",
+    )
+    kafka_username: str | None = Field(
+        default=None,
+        description="SCRAM user; unset with the embedded broker: each process's own "
+        "(dispatch, positions, loader, admin).",
+    )
+    kafka_password: SecretStr | None = Field(
+        default=None,
+        description="SCRAM password; unset with the embedded broker: the user's generated one.",
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = Field(default="SCRAM-SHA-512")
+    kafka_ca_file: Path | None = Field(
+        default=None,
+        description="CA of the brokers' certificates; unset: the embedded broker's own CA, or "
+        "the system's CAs for a cluster.",
+    )
     clickhouse_url: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices(

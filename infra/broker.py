@@ -1,5 +1,10 @@
 """Launches a real Apache Kafka broker (KRaft, single node) from the official jars, which Maven
-resolves from infra/kafka/pom.xml into the state folder. Binds 127.0.0.1 only."""
+resolves from infra/kafka/pom.xml into the state folder. Binds 127.0.0.1 only.
+
+Plaintext by default; `secure` starts it with a SASL_SSL listener instead (SCRAM users, a
+certificate of the state folder's own CA) and a controller listener that takes only the broker's
+own certificate, so no local process reaches it without a password. ACLs decide what each
+user may do (StandardAuthorizer; nothing without an ACL)."""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -17,8 +23,12 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from base.errors import StackError
-from infra.folders import PRIVATE_UMASK, ensure_writable_folder, private_files
+from infra.folders import PRIVATE_UMASK, ensure_writable_folder, make_private_folder, private_files
+from infra.kafka_security import SCRAM_MECHANISMS, KafkaSecurity
+from infra.tls import BROKER_CN, BrokerTls
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +73,20 @@ class BrokerPaths:
     def log4j(self) -> Path:
         return self.root / "log4j2.xml"
 
+    @property
+    def tls(self) -> BrokerTls:
+        return BrokerTls(self.root / "tls")
+
+    @property
+    def users(self) -> Path:
+        """One `<user>.password` file per SCRAM user (600, in a 700 folder)."""
+        return self.root / "users"
+
+    @property
+    def scram_marker(self) -> Path:
+        """Written when the storage was formatted with the admin's SCRAM credential."""
+        return self.root / "data" / ".scram-admin"
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -101,17 +125,64 @@ def child_pids(parent: int) -> set[int]:
     return found
 
 
-def server_properties(broker_port: int, controller_port: int, data_dir: Path) -> str:
+ADMIN_USER = "admin"  # the broker's own SCRAM user (its inter-broker connections), a super user
+
+
+@dataclass(frozen=True, slots=True)
+class Secure:
+    """What a secure broker's properties need: its certificates and the admin's password."""
+
+    tls: BrokerTls
+    admin_password: SecretStr
+
+
+def listener_properties(broker_port: int, controller_port: int, secure: Secure | None) -> list[str]:
+    if secure is None:
+        return [
+            f"listeners=PLAINTEXT://127.0.0.1:{broker_port},CONTROLLER://127.0.0.1:{controller_port}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{broker_port}",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name=PLAINTEXT",
+        ]
+    password = secure.admin_password.get_secret_value()
+    key, chain = _split_keystore(secure.tls.keystore.read_text())
+    return [
+        f"listeners=SASL_SSL://127.0.0.1:{broker_port},CONTROLLER://127.0.0.1:{controller_port}",
+        f"advertised.listeners=SASL_SSL://127.0.0.1:{broker_port}",
+        # The controller takes TLS connections with the broker's own certificate only.
+        "listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:SSL",
+        "listener.name.controller.ssl.client.auth=required",
+        "inter.broker.listener.name=SASL_SSL",
+        f"sasl.enabled.mechanisms={','.join(SCRAM_MECHANISMS)}",
+        f"sasl.mechanism.inter.broker.protocol={SCRAM_MECHANISMS[0]}",
+        *(
+            f"listener.name.sasl_ssl.{mechanism.lower()}.sasl.jaas.config="
+            "org.apache.kafka.common.security.scram.ScramLoginModule required "
+            f'username="{ADMIN_USER}" password="{password}";'
+            for mechanism in SCRAM_MECHANISMS
+        ),
+        "ssl.keystore.type=PEM",
+        f"ssl.keystore.key={_escaped(key)}",
+        f"ssl.keystore.certificate.chain={_escaped(chain)}",
+        "ssl.truststore.type=PEM",
+        f"ssl.truststore.location={secure.tls.ca_file}",
+        # No ACL, no access: each user gets only what streams/pipeline/access.py grants.
+        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "allow.everyone.if.no.acl.found=false",
+        f"super.users=User:{ADMIN_USER};User:CN={BROKER_CN},O=smart-station",
+    ]
+
+
+def server_properties(
+    broker_port: int, controller_port: int, data_dir: Path, secure: Secure | None = None
+) -> str:
     return "\n".join(
         [
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.voters=1@127.0.0.1:{controller_port}",
-            f"listeners=PLAINTEXT://127.0.0.1:{broker_port},CONTROLLER://127.0.0.1:{controller_port}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{broker_port}",
+            *listener_properties(broker_port, controller_port, secure),
             "controller.listener.names=CONTROLLER",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "inter.broker.listener.name=PLAINTEXT",
             f"log.dirs={data_dir}",
             "num.partitions=4",
             "auto.create.topics.enable=true",
@@ -132,6 +203,18 @@ def server_properties(broker_port: int, controller_port: int, data_dir: Path) ->
     )
 
 
+def _split_keystore(pem: str) -> tuple[str, str]:
+    """The private key block and the certificate chain of a PEM keystore file."""
+    end = "-----END PRIVATE KEY-----"
+    key, _, chain = pem.partition(end)
+    return key + end + "\n", chain.lstrip()
+
+
+def _escaped(pem: str) -> str:
+    """A PEM block as one properties value (`\\n` reads back as a line break)."""
+    return pem.strip().replace("\n", "\\n")
+
+
 LOG4J2_XML = """<?xml version="1.0" encoding="UTF-8"?>
 <Configuration status="WARN">
   <Appenders>
@@ -144,6 +227,8 @@ LOG4J2_XML = """<?xml version="1.0" encoding="UTF-8"?>
   <Loggers>
     <Logger name="kafka" level="INFO"/>
     <Logger name="org.apache.kafka" level="WARN"/>
+    <!-- failed authentications (who, from where), one line each -->
+    <Logger name="org.apache.kafka.common.network.Selector" level="INFO"/>
     <Root level="WARN"><AppenderRef ref="file"/></Root>
   </Loggers>
 </Configuration>
@@ -153,10 +238,13 @@ LOG4J2_XML = """<?xml version="1.0" encoding="UTF-8"?>
 class EmbeddedBroker:
     """Start, find and stop the embedded broker whose state lives under `root`."""
 
-    def __init__(self, root: Path, *, port: int = 0, heap: str = "1g") -> None:
+    def __init__(
+        self, root: Path, *, port: int = 0, heap: str = "1g", secure: bool = False
+    ) -> None:
         self.paths = BrokerPaths(root.resolve())
         self.requested_port = port
         self.heap = heap
+        self.secure = secure
 
     # -- discovery -------------------------------------------------------------------------
     def pid(self) -> int | None:
@@ -185,9 +273,21 @@ class EmbeddedBroker:
         return self.pid() is not None and ports is not None and port_open(ports[0])
 
     # -- lifecycle -------------------------------------------------------------------------
+    def running_secure(self) -> bool:
+        """Whether the running broker was started with the SASL_SSL listener."""
+        try:
+            return "SASL_SSL://" in self.paths.properties.read_text()
+        except OSError:
+            return False
+
     def start(self) -> str:
         """Start (or reuse) the broker; returns its bootstrap address once it accepts clients."""
         if self.running():
+            if self.running_secure() != self.secure:
+                raise StackError(
+                    f"the embedded broker runs {'with' if self.running_secure() else 'without'} "
+                    "SASL/TLS, unlike these settings (kafka_secure); stop it with `down` first"
+                )
             return self.bootstrap
         ensure_writable_folder(self.paths.root, "state folder")
         self._resolve_jars()  # Maven's cache is not ours to make private
@@ -196,16 +296,77 @@ class EmbeddedBroker:
 
     def _start(self) -> str:
         broker_port, controller_port = self._choose_ports()
+        formatted = (self.paths.data / "meta.properties").exists()
+        secure = self._secure_material(formatted) if self.secure else None
         self.paths.properties.write_text(
-            server_properties(broker_port, controller_port, self.paths.data)
+            server_properties(broker_port, controller_port, self.paths.data, secure)
         )
         self.paths.log4j.write_text(LOG4J2_XML.format(log=self.paths.log_file))
-        if not (self.paths.data / "meta.properties").exists():
-            self._format_storage()
+        if not formatted:
+            self._format_storage(secure)
         log_offset = _log_size(self.paths.log_file)
         self._launch()
         self._await_ready(broker_port, log_offset)
         return f"127.0.0.1:{broker_port}"
+
+    # -- SCRAM users -----------------------------------------------------------------------
+    def _secure_material(self, formatted: bool) -> Secure:
+        if formatted and not self.paths.scram_marker.exists():
+            raise StackError(
+                f"the embedded broker's state {self.paths.data} was made without SCRAM users; "
+                "start it without kafka_secure, or use a fresh state folder"
+            )
+        self.paths.tls.ensure()
+        return Secure(self.paths.tls, self._password_of(ADMIN_USER, create=True))
+
+    def _password_of(self, user: str, *, create: bool = False) -> SecretStr:
+        path = self.paths.users / f"{user}.password"
+        if path.exists():
+            return SecretStr(path.read_text().strip())
+        if not create:
+            raise StackError(f"the embedded broker has no SCRAM user {user!r} (no {path})")
+        make_private_folder(self.paths.users)
+        password = secrets.token_urlsafe(24)
+        with private_files():
+            path.write_text(password + "\n")
+        return SecretStr(password)
+
+    def client_security(self, user: str = ADMIN_USER) -> KafkaSecurity:
+        """How `user` connects to this (secure) broker: its password file and the CA."""
+        return KafkaSecurity(
+            username=user,
+            password=self._password_of(user),
+            mechanism=SCRAM_MECHANISMS[0],
+            ca_file=self.paths.tls.ca_file,
+        )
+
+    def add_users(self, users: list[str], passwords: dict[str, SecretStr] | None = None) -> None:
+        """Create (or reset) SCRAM users through the admin API, as the admin; a user without a
+        given password gets a generated one, kept in the state folder's `users/`."""
+        from kafka.admin import KafkaAdminClient, UserScramCredentialUpsertion
+
+        given = passwords or {}
+        chosen = {}
+        for user in users:
+            if user in given:
+                make_private_folder(self.paths.users)
+                with private_files():
+                    path = self.paths.users / f"{user}.password"
+                    path.write_text(given[user].get_secret_value() + "\n")
+            chosen[user] = self._password_of(user, create=True).get_secret_value()
+        admin = KafkaAdminClient(
+            bootstrap_servers=self.bootstrap, **self.client_security().kafka_python()
+        )
+        failed: dict[str, str] = {}
+        try:
+            for mechanism in SCRAM_MECHANISMS:  # a request alters a user's credential once
+                upserts = [UserScramCredentialUpsertion(u, mechanism, p) for u, p in chosen.items()]
+                answer = admin.alter_user_scram_credentials(upserts)
+                failed.update({u: e for u, e in answer.items() if e})
+        finally:
+            admin.close()
+        if failed:
+            raise StackError(f"SCRAM users not created: {failed}")
 
     def stop(self) -> bool:
         """Stop the broker if it runs; True when a process was stopped."""
@@ -278,8 +439,15 @@ class EmbeddedBroker:
     def _classpath(self) -> str:
         return f"{self.paths.jars}/*"
 
-    def _format_storage(self) -> None:
+    def _format_storage(self, secure: Secure | None) -> None:
         cluster_id = base64_uuid()
+        scram = []
+        if secure is not None:
+            password = secure.admin_password.get_secret_value()
+            scram = [
+                "--add-scram",
+                f"{SCRAM_MECHANISMS[0]}=[name={ADMIN_USER},password={password}]",
+            ]
         result = subprocess.run(
             [
                 self._java(),
@@ -292,13 +460,19 @@ class EmbeddedBroker:
                 cluster_id,
                 "-c",
                 str(self.paths.properties),
+                *scram,
             ],
             capture_output=True,
             text=True,
             check=False,
         )
         if result.returncode != 0:
-            raise StackError(f"formatting broker storage failed: {result.stdout}{result.stderr}")
+            said = (result.stdout + result.stderr).strip()
+            if secure is not None:  # the tool may echo its arguments
+                said = said.replace(secure.admin_password.get_secret_value(), "***")
+            raise StackError(f"formatting broker storage failed: {said[:500]}")
+        if secure is not None:
+            self.paths.scram_marker.write_text(f"{ADMIN_USER}\n")
 
     def _launch(self) -> None:
         command = [

@@ -14,6 +14,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from base.errors import StackError
+from infra.kafka_security import PLAINTEXT, KafkaSecurity
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +58,18 @@ def _described(admin: KafkaAdminClient, groups: Sequence[str]) -> dict[str, Any]
     return found
 
 
-def group_lags(bootstrap: str, groups: Sequence[str], *, timeout_s: float = 5.0) -> list[GroupLag]:
+def group_lags(
+    bootstrap: str,
+    groups: Sequence[str],
+    *,
+    timeout_s: float = 5.0,
+    security: KafkaSecurity = PLAINTEXT,
+) -> list[GroupLag]:
     """Lag of each group over the partitions it has committed offsets for."""
     timeout_ms = int(timeout_s * 1000)
+    auth = security.kafka_python()
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms)
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms, **auth)
     except KafkaError as exc:
         raise StackError(f"Kafka at {bootstrap} is unreachable: {type(exc).__name__}") from exc
     consumer = None
@@ -69,7 +77,9 @@ def group_lags(bootstrap: str, groups: Sequence[str], *, timeout_s: float = 5.0)
         described = _described(admin, groups)
         committed = {g: admin.list_group_offsets(g).get(g, {}) for g in groups}
         partitions = {tp for offsets in committed.values() for tp in offsets}
-        consumer = KafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms + 1)
+        consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms + 1, **auth
+        )
         ends = consumer.end_offsets(list(partitions), timeout_ms=timeout_ms) if partitions else {}
     except KafkaError as exc:
         raise StackError(f"Kafka at {bootstrap}: {type(exc).__name__}: {exc}") from exc

@@ -30,6 +30,7 @@ from kafka.structs import OffsetAndMetadata
 
 from base.errors import StackError
 from base.topics import TopicNames
+from infra.kafka_security import PLAINTEXT, KafkaSecurity
 from sinks import rows
 from sinks.alert_stamps import AlertStamps
 from sinks.callers import PhoneProtector
@@ -139,8 +140,9 @@ class Loader:
         watch_groups: Sequence[str] = (),
         loader_id: str = "loader",
         on_flush: Callable[[LoaderStats], None] | None = None,
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
-        self.bootstrap, self.group_id = bootstrap, group_id
+        self.bootstrap, self.group_id, self.security = bootstrap, group_id, security
         self.route = table_router(names)
         self.events_topic = names.events
         self.warehouse, self.protector = warehouse, protector
@@ -185,6 +187,7 @@ class Loader:
                     auto_offset_reset="earliest",
                     max_poll_records=self.batch_size,
                     client_id=f"{self.group_id}-{self.loader_id}",
+                    **self.security.kafka_python(),
                 )
                 consumer.subscribe(list(self.route), listener=_Rebalance(self))
                 self.broker.ok()
@@ -398,7 +401,7 @@ class Loader:
     def _record_lag(self, consumer: KafkaConsumer) -> None:
         self._next_metrics = time.monotonic() + self.metrics_interval_s
         try:
-            groups = group_lags(self.bootstrap, self.watch_groups)
+            groups = group_lags(self.bootstrap, self.watch_groups, security=self.security)
         except Exception as exc:  # a measurement must never stop the loading
             # Only a broker that refuses connections is an outage; a group coordinator that is
             # not ready yet (a broker just started) is not worth a state change.

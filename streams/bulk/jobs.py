@@ -69,6 +69,7 @@ from base.errors import (
     ConfigError,
     HarmoniseError,
 )
+from infra.kafka_security import PLAINTEXT, KafkaSecurity
 from streams.bulk.options import (
     CHUNK_BYTES,
     CHUNK_RECORDS,
@@ -364,6 +365,7 @@ def harmonise_topic(
     partitions: int = 4,
     progress: bool = False,
     warehouse: Any = None,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> HarmoniseSummary:
     """Harmonise the JSON messages of a bounded range of `topic` into a JSON Lines file, into
     `to_topic` (keys kept), or into a warehouse table when `out` is `warehouse:TABLE` (its
@@ -398,14 +400,17 @@ def harmonise_topic(
         workers or _cores(),
     )
     spec = Spec(options, "jsonl", "jsonl", None)
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    auth = security.kafka_python()
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, **auth
+    )
     producer = None
     try:
         bounds = _topic_bounds(consumer, topic, window or TopicRange())
         written = [t for t in (to_topic, rejects_topic) if t is not None]
         if written:
-            ensure_topics(bootstrap, written, partitions)
-            producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, acks="all")
+            ensure_topics(bootstrap, written, partitions, security=security)
+            producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, acks="all", **auth)
         batches = _topic_batches(consumer, bounds)
         out_sink = _opener(out, to_topic, producer)
         if table is not None:

@@ -57,6 +57,7 @@ def main_options(
 
 for command in (stack.up, stack.down, warehouse.status, stack.worker, warehouse.sink, stack.demo):
     cli.command()(command)
+cli.command(name="settings")(stack.show_settings)
 cli.command()(warehouse.sql)
 cli.add_typer(warehouse.warehouse_cli, name="warehouse")
 cli.command()(schemas.schemas)

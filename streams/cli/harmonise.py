@@ -96,7 +96,7 @@ def harmonise(
             assert out is not None
             summary = harmonise_files(inputs, out, rejects=rejects, out_format=out_format, **common)
         else:
-            from streams.pipeline.stack import bootstrap_for
+            from streams.pipeline.stack import bootstrap_for, kafka_security
 
             when = [
                 parse_instant(t, zone=options.zone).utc_ms if t else None for t in (since, until)
@@ -111,6 +111,7 @@ def harmonise(
                 rejects=rejects,
                 rejects_topic=rejects_topic,
                 partitions=conf.topic_partitions,
+                security=kafka_security(conf),
                 **common,
             )
     except (ConfigError, InvalidEvent) as exc:

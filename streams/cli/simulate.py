@@ -87,11 +87,18 @@ def simulate(
             resolution=conf.h3_resolution,
         )
     else:
-        from streams.pipeline.stack import bootstrap_for, prepare_topics
+        from streams.pipeline.stack import bootstrap_for, kafka_security, prepare_topics
         from streams.sim.runner import run_to_kafka
 
         bootstrap = bootstrap_for(conf)
-        result = run_to_kafka(night, bootstrap, prepare_topics(conf, bootstrap), speedup=speedup)
+        result = run_to_kafka(
+            night,
+            bootstrap,
+            prepare_topics(conf, bootstrap),
+            speedup=speedup,
+            security=kafka_security(conf, "station"),
+            officers_security=kafka_security(conf, "dispatch-reader"),
+        )
     if picture is not None:
         from streams.sim.picture import scene_of, write_picture
 

@@ -7,20 +7,32 @@ from typing import Annotated
 
 import typer
 
-from base.settings import Settings
+from base.settings import ENV_PREFIX, Settings
 from streams.cli.context import fail, settings
 
 
-def up() -> None:
+def up(
+    secure: Annotated[
+        bool,
+        typer.Option(
+            "--secure",
+            help="SASL/SCRAM over TLS (as SMART_STATION_KAFKA_SECURE=true): the embedded broker "
+            "with its own CA and users, passwords under <state_dir>/kafka/users.",
+        ),
+    ] = False,
+) -> None:
     """Start the embedded broker (unless a cluster is configured), create topics, migrate the
     warehouse."""
     from streams.pipeline.stack import bootstrap_for, prepare_topics, warehouse_for
 
     conf = settings()
+    if secure:
+        conf = conf.model_copy(update={"kafka_secure": True})
     bootstrap = bootstrap_for(conf, start=True)
     prepare_topics(conf, bootstrap)
     warehouse_for(conf).close()
-    typer.echo(f"kafka {bootstrap} | warehouse {_warehouse_label(conf)} | state {conf.state_dir}")
+    kafka = f"kafka {bootstrap}{' (SASL_SSL)' if conf.kafka_secure else ''}"
+    typer.echo(f"{kafka} | warehouse {_warehouse_label(conf)} | state {conf.state_dir}")
 
 
 def down() -> None:
@@ -112,6 +124,29 @@ def demo(
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
+
+
+def show_settings() -> None:
+    """The settings in force, one `SMART_STATION_*=value` a line; secrets shown as ********."""
+    for name, value in settings_lines(settings()):
+        typer.echo(f"{name}={value}")
+
+
+def settings_lines(conf: Settings) -> list[tuple[str, str]]:
+    import json
+
+    from pydantic import SecretStr
+
+    lines = []
+    for name, value in conf.model_dump().items():
+        if isinstance(value, SecretStr):
+            shown = "********"
+        elif isinstance(value, dict | list):
+            shown = json.dumps(value, default=str)
+        else:
+            shown = "" if value is None else str(value)
+        lines.append((f"{ENV_PREFIX}{name.upper()}", shown))
+    return lines
 
 
 def _warehouse_label(conf: Settings) -> str:

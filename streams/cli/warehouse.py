@@ -41,11 +41,18 @@ def sink() -> None:
     from sinks.loader import Loader
     from sinks.migrations import current_version
     from sinks.query_service import QueryService
-    from streams.pipeline.stack import bootstrap_for, prepare_topics, protector_for, warehouse_for
+    from streams.pipeline.stack import (
+        bootstrap_for,
+        kafka_security,
+        prepare_topics,
+        protector_for,
+        warehouse_for,
+    )
 
     conf = settings()
     bootstrap = bootstrap_for(conf)
-    names = prepare_topics(conf, bootstrap)
+    security = kafka_security(conf, "loader")
+    names = prepare_topics(conf, bootstrap, security)
     warehouse = warehouse_for(conf)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -63,6 +70,7 @@ def sink() -> None:
         metrics_interval_s=conf.sink_metrics_interval_s,
         watch_groups=[conf.app_id, f"{conf.app_id}-positions"],
         stop=stop,
+        security=security,
     )
     version = current_version(warehouse)
 
@@ -160,7 +168,7 @@ def status_lines(conf: Settings) -> list[str]:
     from sinks.lag import group_lags
     from sinks.migrations import CODE_VERSION, check_version
     from sinks.query_service import ask_loader, find_loader
-    from streams.pipeline.stack import embedded_broker, open_configured_warehouse
+    from streams.pipeline.stack import embedded_broker, kafka_security, open_configured_warehouse
 
     lines = []
     bootstrap = conf.kafka_bootstrap
@@ -175,7 +183,8 @@ def status_lines(conf: Settings) -> list[str]:
         groups = [conf.app_id, f"{conf.app_id}-positions", f"{conf.app_id}-warehouse"]
         labels = ["workers (dispatch)", "workers (positions)", "loader"]
         try:
-            for label, group in zip(labels, group_lags(bootstrap, groups), strict=True):
+            lags = group_lags(bootstrap, groups, security=kafka_security(conf))
+            for label, group in zip(labels, lags, strict=True):
                 members = "?" if group.members < 0 else str(group.members)
                 lines.append(
                     f"{label}: {members} member(s), group {group.group_id} "

@@ -25,6 +25,7 @@ import faust
 from faust.types import TP
 
 from base.settings import Settings
+from infra.kafka_security import PLAINTEXT, KafkaSecurity
 from schemas.events import AlertCall, Tick
 from streams.dispatch.handlers import Dispatcher, Outbound
 from streams.dispatch.routing import (
@@ -66,13 +67,17 @@ POSITIONS_MIRROR = f"{POSITIONS_APP_SUFFIX}-{POSITIONS_TABLE}"
 
 
 def build_dispatch_app(
-    settings: Settings, bootstrap: str, *, raw_alert_partitions: int | None = None
+    settings: Settings,
+    bootstrap: str,
+    *,
+    raw_alert_partitions: int | None = None,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> faust.App:
     """Alerts, status changes, cameras, claims, backup requests and ticks -> assignments.
     `raw_alert_partitions`: as for pings, an alert its producer keyed by alert id on a raw
     topic with as many partitions is dispatched where it is normalised; its normalised copy
     (for the warehouse) then reaches `alert-dispatch` as a replay and is skipped."""
-    app = new_app(settings.app_id, settings, bootstrap)
+    app = new_app(settings.app_id, settings, bootstrap, security=security)
     plumbing = Plumbing(app, settings)
     names, partitions, raw_topic = plumbing.names, settings.topic_partitions, plumbing.raw_topic
 

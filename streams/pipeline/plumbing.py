@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from base.errors import InvalidEvent, Reason, invalid_event
 from base.settings import Settings
 from base.topics import TopicNames
+from infra.kafka_security import PLAINTEXT, KafkaSecurity
 from schemas.events import DeadLetterHeaders
 from streams.dispatch import rules as dispatch
 from streams.dispatch.handlers import Outbound, partition_for
@@ -75,11 +76,17 @@ class PipelineApp(faust.App):
 
 
 def new_app(
-    app_id: str, settings: Settings, bootstrap: str, *, producer_linger_s: float = 0.0
+    app_id: str,
+    settings: Settings,
+    bootstrap: str,
+    *,
+    producer_linger_s: float = 0.0,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> PipelineApp:
     return PipelineApp(
         app_id,
         broker=f"kafka://{bootstrap}",
+        broker_credentials=security.faust_credentials(),
         store="memory://",
         web_enabled=False,
         autodiscover=False,

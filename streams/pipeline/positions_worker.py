@@ -44,6 +44,7 @@ from aiokafka.structs import ConsumerRecord
 
 from base.settings import Settings
 from base.topics import TopicNames
+from infra.kafka_security import PLAINTEXT, KafkaSecurity
 from streams.dispatch.handlers import partition_for
 from streams.dispatch.positions import PositionKeeper
 from streams.ingest.stations import StationBook
@@ -85,10 +86,16 @@ def changelog_key(officer_id: str) -> bytes:
 
 class PositionsWorker(ConsumerRebalanceListener):
     def __init__(
-        self, settings: Settings, bootstrap: str, *, raw_ping_partitions: int | None = None
+        self,
+        settings: Settings,
+        bootstrap: str,
+        *,
+        raw_ping_partitions: int | None = None,
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         self.settings = settings
         self.bootstrap = bootstrap
+        self.security = security
         self.names = TopicNames.with_prefix(settings.topic_prefix)
         self.changelog = positions_changelog(settings)
         self.table: dict[str, Any] = {}  # officer id -> OfficerPosition as JSON (the changelog)
@@ -126,6 +133,7 @@ class PositionsWorker(ConsumerRebalanceListener):
             max_poll_records=settings.positions_batch_max,
             session_timeout_ms=round(settings.session_timeout_s * 1000),
             heartbeat_interval_ms=round(max(1.0, settings.session_timeout_s / 5) * 1000),
+            **security.kafka_python(),
         )
         self.producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap,
@@ -134,6 +142,7 @@ class PositionsWorker(ConsumerRebalanceListener):
             linger_ms=linger_ms,
             max_batch_size=PRODUCE_BATCH_BYTES,
             max_request_size=MAX_REQUEST_BYTES,
+            **security.kafka_python(),
         )
 
     def stop(self) -> None:
@@ -299,7 +308,10 @@ class PositionsWorker(ConsumerRebalanceListener):
     async def _recover(self, partitions: list[int]) -> int:
         """Reads the changelog's `partitions` to their end into the table."""
         reader = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None
+            bootstrap_servers=self.bootstrap,
+            enable_auto_commit=False,
+            group_id=None,
+            **self.security.kafka_python(),
         )
         await reader.start()
         try:
@@ -330,11 +342,19 @@ class PositionsWorker(ConsumerRebalanceListener):
         return len(records)
 
 
-def run_positions_worker(settings: Settings, bootstrap: str, raw_ping_partitions: int) -> None:
+def run_positions_worker(
+    settings: Settings,
+    bootstrap: str,
+    raw_ping_partitions: int,
+    *,
+    security: KafkaSecurity = PLAINTEXT,
+) -> None:
     """Runs until SIGTERM or SIGINT; the batch in flight is committed first."""
 
     async def main() -> None:
-        worker = PositionsWorker(settings, bootstrap, raw_ping_partitions=raw_ping_partitions)
+        worker = PositionsWorker(
+            settings, bootstrap, raw_ping_partitions=raw_ping_partitions, security=security
+        )
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, worker.stop)

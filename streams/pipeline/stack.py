@@ -16,18 +16,41 @@ from typing import IO
 from base.errors import ConfigError, StackError
 from base.settings import Settings
 from base.topics import TopicNames
-from infra.broker import EmbeddedBroker
+from infra.broker import ADMIN_USER, EmbeddedBroker
 from infra.folders import keep_state_private
+from infra.kafka_security import PLAINTEXT, KafkaSecurity
 from infra.topics import ensure_topics
 from sinks.callers import PhoneProtector, load_key
 from sinks.migrations import MigrationResult, apply_ttls, ensure_grafana_reader, migrate
 from sinks.warehouse import METRIC_TABLES, TABLES, Warehouse, open_warehouse
+from streams.pipeline.access import User, grant_access, grants
 
 REACH_TIMEOUT_S = 3.0
 
 
 def embedded_broker(settings: Settings) -> EmbeddedBroker:
-    return EmbeddedBroker(settings.broker_dir, port=settings.kafka_port, heap=settings.kafka_heap)
+    return EmbeddedBroker(
+        settings.broker_dir,
+        port=settings.kafka_port,
+        heap=settings.kafka_heap,
+        secure=settings.kafka_secure,
+    )
+
+
+def kafka_security(settings: Settings, user: str = ADMIN_USER) -> KafkaSecurity:
+    """How this process connects: plaintext, or as `kafka_username` (else `user`, the process's
+    own SCRAM user) with `kafka_password` (else, on the embedded broker, the user's generated
+    one) over TLS trusting `kafka_ca_file` (else the embedded broker's CA)."""
+    if not settings.kafka_secure:
+        return PLAINTEXT
+    username = settings.kafka_username or user
+    password, ca_file = settings.kafka_password, settings.kafka_ca_file
+    if settings.kafka_bootstrap is None:
+        own = embedded_broker(settings).client_security(username)
+        password, ca_file = password or own.password, ca_file or own.ca_file
+    elif password is None:
+        raise ConfigError("kafka_secure with a configured cluster needs kafka_password")
+    return KafkaSecurity(username, password, settings.kafka_sasl_mechanism, ca_file)
 
 
 def check_reachable(bootstrap: str) -> None:
@@ -53,7 +76,11 @@ def bootstrap_for(settings: Settings, *, start: bool = False) -> str:
         return settings.kafka_bootstrap
     broker = embedded_broker(settings)
     if start:
-        return broker.start()
+        bootstrap = broker.start()
+        if settings.kafka_secure:
+            broker.add_users([user.value for user in User])
+            grant_access(bootstrap, kafka_security(settings), grants(settings))
+        return bootstrap
     if not broker.running():
         raise StackError(
             f"the embedded broker is not running (state {settings.state_dir}); "
@@ -62,9 +89,12 @@ def bootstrap_for(settings: Settings, *, start: bool = False) -> str:
     return broker.bootstrap
 
 
-def prepare_topics(settings: Settings, bootstrap: str) -> TopicNames:
+def prepare_topics(
+    settings: Settings, bootstrap: str, security: KafkaSecurity | None = None
+) -> TopicNames:
     names = TopicNames.with_prefix(settings.topic_prefix)
-    ensure_topics(bootstrap, names.all(), settings.topic_partitions)
+    security = security or kafka_security(settings)
+    ensure_topics(bootstrap, names.all(), settings.topic_partitions, security=security)
     return names
 
 

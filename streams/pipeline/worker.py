@@ -18,16 +18,18 @@ import faust
 
 from base.logs import limit_repeats
 from base.settings import Settings, settings_env
+from base.topics import TopicNames
 from infra.folders import (
     PRIVATE_UMASK,
     ensure_writable_folder,
     keep_state_private,
     make_private_folder,
 )
-from infra.topics import ensure_topics, partition_count
+from infra.kafka_security import KafkaSecurity
+from infra.topics import check_partitions, ensure_topics, partition_count
 from streams.pipeline.apps import build_dispatch_app
 from streams.pipeline.positions_worker import positions_changelog, run_positions_worker
-from streams.pipeline.stack import bootstrap_for, prepare_topics
+from streams.pipeline.stack import bootstrap_for, kafka_security, prepare_topics
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 # How much lower the positions worker of an `all` worker runs: under CPU contention the kernel
@@ -44,7 +46,10 @@ class Role(StrEnum):
 
 def run_worker(settings: Settings, role: Role = Role.ALL) -> None:
     bootstrap = bootstrap_for(settings)
-    names = prepare_topics(settings, bootstrap)
+    # Each app connects as its own user (an `all` worker's positions child as `positions`).
+    user = Role.POSITIONS if role is Role.POSITIONS else Role.DISPATCH
+    security = kafka_security(settings, user.value)
+    names = prepare_topics(settings, bootstrap, security)
     keep_state_private()  # Faust's data folders and the logs of the worker's children
     ensure_writable_folder(settings.state_dir / "faust", "state folder")
     if role is Role.POSITIONS:
@@ -53,9 +58,21 @@ def run_worker(settings: Settings, role: Role = Role.ALL) -> None:
             [positions_changelog(settings)],
             settings.topic_partitions,
             config={"cleanup.policy": "compact"},
+            security=security,
+        )
+        check_partitions(
+            bootstrap,
+            [*copartitioned(names), positions_changelog(settings)],
+            settings.topic_partitions,
+            security=security,
         )
         logging.getLogger().setLevel(_log_level(settings.log_level))
-        run_positions_worker(settings, bootstrap, partition_count(bootstrap, names.gps_raw))
+        run_positions_worker(
+            settings,
+            bootstrap,
+            partition_count(bootstrap, names.gps_raw, security=security),
+            security=security,
+        )
         return
     positions = None
     if role is Role.ALL:
@@ -65,9 +82,12 @@ def run_worker(settings: Settings, role: Role = Role.ALL) -> None:
         )
     try:
         app = build_dispatch_app(
-            settings, bootstrap, raw_alert_partitions=partition_count(bootstrap, names.alerts_raw)
+            settings,
+            bootstrap,
+            raw_alert_partitions=partition_count(bootstrap, names.alerts_raw, security=security),
+            security=security,
         )
-        _run(app, settings, bootstrap)
+        _run(app, settings, bootstrap, security)
     finally:
         if positions is not None:
             positions.stop()
@@ -91,19 +111,36 @@ class PipelineWorker(faust.Worker):
         gc.freeze()
 
 
-def _run(app: faust.App, settings: Settings, bootstrap: str) -> None:
+def _run(app: faust.App, settings: Settings, bootstrap: str, security: KafkaSecurity) -> None:
     # Tables' changelogs exist before the app starts: Faust creates missing ones itself, but a
     # consumer that has not seen a new topic's metadata yet reads it as 0 partitions, and the
     # first write to a table from a stream then fails its partition check.
     changelogs = [table.changelog_topic.get_topic_name() for table in app.tables.values()]
     ensure_topics(
-        bootstrap, changelogs, settings.topic_partitions, config={"cleanup.policy": "compact"}
+        bootstrap,
+        changelogs,
+        settings.topic_partitions,
+        config={"cleanup.policy": "compact"},
+        security=security,
+    )
+    check_partitions(
+        bootstrap,
+        [*copartitioned(TopicNames.with_prefix(settings.topic_prefix)), *changelogs],
+        settings.topic_partitions,
+        security=security,
     )
     worker = PipelineWorker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
     # Faust's terminal spinner sets the root logger to DEBUG so that every record turns it:
     # aiokafka then builds a log record per fetch and send (~8 % of a busy worker's CPU).
     worker.spinner = None
     worker.execute_from_commandline()
+
+
+def copartitioned(names: TopicNames) -> list[str]:
+    """Topics whose partition p must be table partition p: all but the stations' raw inputs
+    (re-keyed where they arrive when their count differs) and the dead letters (never read)."""
+    free = {names.gps_raw, names.alerts_raw, names.status_raw, names.cameras_raw, names.deadletter}
+    return [t for t in names.all() if t not in free]
 
 
 def _child_setup(die_with_parent: bool, niceness: int) -> Callable[[], None]:

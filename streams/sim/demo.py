@@ -98,6 +98,11 @@ def run_demo(
     console: Console | None = None,
 ) -> DemoOutcome:
     """Run one night; Ctrl-C (KeyboardInterrupt) stops it and everything it started."""
+    if settings.kafka_secure:  # its watchers, feeds and clean-up are plaintext clients
+        raise ConfigError(
+            "the demo runs on a plaintext broker: unset SMART_STATION_KAFKA_SECURE (the secure "
+            "stack runs with `up --secure`, `worker`, `sink` and `simulate`)"
+        )
     if options.night_ahead_s() > settings.event_max_ahead_s:
         raise ConfigError(
             f"--minutes {options.minutes:g} at --speedup {options.speedup:g} runs the night's "

@@ -19,6 +19,7 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from base.errors import ConfigError
 from base.topics import TopicNames
+from infra.kafka_security import PLAINTEXT, KafkaSecurity
 from streams.dispatch import rules as dispatch
 from streams.dispatch.replay import ReplaySession
 from streams.ingest.stations import StationBook
@@ -86,9 +87,9 @@ def run_to_jsonl(
 class AssignmentFeed(threading.Thread):
     """`dispatch.assignments` as it is published, for the officers' app."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, bootstrap: str, topic: str, security: KafkaSecurity = PLAINTEXT) -> None:
         super().__init__(daemon=True, name="sim-assignments")
-        self.bootstrap, self.topic = bootstrap, topic
+        self.bootstrap, self.topic, self.security = bootstrap, topic, security
         self.heard: queue.Queue[dict[str, Any]] = queue.Queue()
         self.stop = threading.Event()
         self.ready = threading.Event()
@@ -100,6 +101,7 @@ class AssignmentFeed(threading.Thread):
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="latest",
+            **self.security.kafka_python(),
         )
         try:
             while not self.stop.is_set():
@@ -121,17 +123,20 @@ def run_to_kafka(
     speedup: float,
     stop: threading.Event | None = None,
     on_record: Callable[[Record], None] = lambda record: None,
+    security: KafkaSecurity = PLAINTEXT,
+    officers_security: KafkaSecurity | None = None,
 ) -> RunResult:
     """Send the night to the raw topics, paced at `speedup` times real time from now, while the
-    officers' app answers what `dispatch.assignments` publishes."""
+    officers' app answers what `dispatch.assignments` publishes. The stations send as
+    `security`, the officers' app reads as `officers_security` (default: the same)."""
     if speedup <= 0:
         raise ConfigError(f"speed-up must be positive, got {speedup}")
     stop = stop or threading.Event()
     result = RunResult()
-    feed = AssignmentFeed(bootstrap, names.assignments)
+    feed = AssignmentFeed(bootstrap, names.assignments, officers_security or security)
     feed.start()
     feed.ready.wait(timeout=30)
-    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, **security.kafka_python())
     wall0, sim0 = time.time(), night.config.start_ms
     result.started_ms = int(wall0 * 1000)
     try:

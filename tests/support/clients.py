@@ -11,6 +11,7 @@ from collections.abc import Callable
 import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from infra.kafka_security import PLAINTEXT, KafkaSecurity
 from sinks.callers import PhoneProtector
 
 
@@ -31,9 +32,15 @@ def consume(
     until: Callable[[list[dict[str, object]]], bool],
     timeout_s: float = 60.0,
     raw: bool = False,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> list:
     """Every record of `topic` from the start until `until(records)` holds (or time runs out)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        **security.kafka_python(),
+    )
     deadline = time.monotonic() + timeout_s
     partitions: list[TopicPartition] = []
     while not partitions and time.monotonic() < deadline:
