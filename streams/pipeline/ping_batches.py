@@ -26,26 +26,16 @@ from streams.ingest.fields import STATION_NAMES, TIME_NAMES, RawEvent, first_pre
 from streams.ingest.officers import ping_from_raw
 from streams.ingest.skew import SkewBound
 from streams.ingest.stations import StationBook
-from streams.pipeline.plumbing import DeadLetterRecord, dead_letter_record
+from streams.pipeline.plumbing import DeadLetterRecord, SourceMessage, dead_letter_record
 from streams.timestd.columns import read_column
 from streams.timestd.instant import Instant, new_instant
 
 
-class RawRecord(Protocol):
+class RawRecord(SourceMessage, Protocol):
     """A consumed Kafka record (aiokafka's ConsumerRecord): `timestamp` in ms."""
 
     @property
-    def topic(self) -> str: ...
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
-    @property
     def timestamp(self) -> int: ...
-    @property
-    def key(self) -> bytes | None: ...
-    @property
-    def value(self) -> bytes | None: ...
 
 
 KeyValue = tuple[bytes, bytes]
