@@ -115,7 +115,7 @@ def sql(
     conf = settings()
     run = _query_runner(conf, fmt)
     if query is not None:
-        sys.stdout.write(run(query).decode())
+        _write_result(run(query))
         return
     typer.echo(f"{conf.warehouse_database}> statements end with ';', an empty line or Ctrl-D quits")
     while True:
@@ -123,9 +123,16 @@ def sql(
         if statement is None:
             return
         try:
-            sys.stdout.write(run(statement).decode())
+            _write_result(run(statement))
         except SmartStationError as exc:
             typer.echo(f"error: {exc}", err=True)
+
+
+def _write_result(result: bytes) -> None:
+    """The warehouse's bytes as they are: a column of aggregate states is binary, not UTF-8."""
+    sys.stdout.flush()
+    sys.stdout.buffer.write(result)
+    sys.stdout.buffer.flush()
 
 
 def _read_statement(database: str) -> str | None:

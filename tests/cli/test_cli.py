@@ -296,3 +296,23 @@ def test_harmonise_and_demo_into_a_warehouse_another_process_holds_are_one_line(
     for result in (harmonise, demo):
         stderr = one_line_error(result, 1)
         assert "is in use by another process" in stderr and f"PID: {holder.pid}" in stderr
+
+
+def test_sql_passes_binary_results_through_unchanged(tmp_path: Path) -> None:
+    # Before: `SELECT *` of a table of quantile states (binary columns) ended in a
+    # UnicodeDecodeError traceback; the output is the warehouse's bytes, whatever they are.
+    env = {**env_without_settings(), "SMART_STATION_STATE_DIR": str(tmp_path / "state")}
+    query = "SELECT 1 AS n, quantilesState(0.5)(number) AS q FROM numbers(1000)"
+    for fmt in ("JSONEachRow", "TabSeparatedWithNames"):
+        done = subprocess.run(
+            [sys.executable, "-m", "streams.cli", "sql", query, "--format", fmt],
+            capture_output=True,
+            timeout=180,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
+        with pytest.raises(UnicodeDecodeError):  # the states' bytes, as the warehouse gave them
+            done.stdout.decode()
+        assert done.stdout.startswith(b'{"n":1,"q":' if fmt == "JSONEachRow" else b"n\tq\n1\t")
