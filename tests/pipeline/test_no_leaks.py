@@ -56,11 +56,11 @@ class Stack:
             [sys.executable, "-m", "streams.cli", *args],
             env={**self.env, **(env or {})},
             capture_output=True,
-            text=True,
             timeout=240,
             check=False,
         )
-        said = done.stdout + done.stderr
+        # bytes: a table of aggregate states dumps binary columns (searched like the files)
+        said = (done.stdout + done.stderr).decode("utf-8", "replace")
         self.outputs.append(said)
         assert (done.returncode == 0) == ok, f"{args}: exit {done.returncode}: {said[-2000:]}"
         return said
